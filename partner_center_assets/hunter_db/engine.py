@@ -1,0 +1,44 @@
+"""Engines for the Hunter database: embedded DuckDB by default, PostgreSQL in production."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.pool import NullPool
+
+
+def is_duckdb(url: str | sa.URL) -> bool:
+    return make_url(url).get_backend_name() == "duckdb"
+
+
+def is_postgres(url: str | sa.URL) -> bool:
+    return make_url(url).get_backend_name() == "postgresql"
+
+
+def create_hunter_engine(url: str) -> Engine:
+    """Build an engine for ``HUNTER_DATABASE_URL``.
+
+    DuckDB allows one writing process per file, and dbt runs in a subprocess after the sync, so
+    DuckDB connections are not pooled: closing a connection releases the file.
+    """
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "duckdb":
+        database = parsed.database
+        if database and database != ":memory:":
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        return sa.create_engine(parsed, poolclass=NullPool)
+    if backend == "postgresql":
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return sa.create_engine(parsed, pool_pre_ping=True)
+    raise ValueError(
+        f"HUNTER_DATABASE_URL must be a duckdb:/// or postgresql+psycopg:// URL, not {parsed.drivername!r}"
+    )
+
+
+def describe(url: str) -> str:
+    """The URL without its password, for logs and summaries."""
+    return make_url(url).render_as_string(hide_password=True)

@@ -1,0 +1,51 @@
+"""Parsing of Partner Center timestamps.
+
+The API writes UTC ISO-8601 with ``Z`` and anywhere from 0 to 7 fractional digits
+(``2018-10-30T21:03:42.4579542Z``); Python keeps microseconds, so the seventh digit is dropped.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta, timezone
+
+_ISO = re.compile(
+    r"^\s*(\d{4})-(\d{2})-(\d{2})"
+    r"(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?"
+    r"\s*(Z|z|[+-]\d{2}(?::?\d{2})?)?\s*$"
+)
+
+
+def parse_timestamp(value: object) -> datetime | None:
+    """Return an aware UTC datetime, or None when ``value`` is not a parseable timestamp.
+
+    A value without an offset is taken as UTC, as the API documents all its times in UTC.
+    """
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    match = _ISO.match(value)
+    if match is None:
+        return None
+    year, month, day, hour, minute, second, fraction, offset = match.groups()
+    micro = int((fraction or "0")[:6].ljust(6, "0"))
+    tz = UTC
+    if offset and offset not in ("Z", "z"):
+        sign = 1 if offset[0] == "+" else -1
+        digits = offset[1:].replace(":", "")
+        hours, minutes = int(digits[:2]), int(digits[2:4] or 0)
+        if hours > 23 or minutes > 59:
+            return None
+        tz = timezone(sign * timedelta(hours=hours, minutes=minutes))
+    try:
+        parsed = datetime(
+            int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0), micro, tz
+        )
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
+
+
+def format_timestamp(value: datetime) -> str:
+    """Render a UTC timestamp the way the API does (``Z``, microseconds when present)."""
+    text = value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return text

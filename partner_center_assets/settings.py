@@ -1,0 +1,120 @@
+"""Configuration of the contract, read from ``HUNTER_*`` environment variables.
+
+One place knows the variable names and their defaults, so the Dagster resources, the CLI and the
+tests all agree. Nothing here imports Dagster.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PREFIX = "HUNTER_PARTNER_CENTER_"
+
+DEFAULT_BASE_URL = "https://api.partner.microsoft.com"
+DEFAULT_API_VERSION = "v1.0"
+DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
+DEFAULT_DIRECTION = "Incoming"
+DEFAULT_STATUS = "Active"
+DEFAULT_TOP = 200
+DEFAULT_MAX_PAGES = 10
+DEFAULT_REQUESTS_PER_MINUTE = 60
+DEFAULT_LOOKBACK_MINUTES = 60
+DEFAULT_SYNC_CRON = "0 6 * * *"
+DEFAULT_SYNC_TIMEZONE = "UTC"
+TOKEN_CACHE_FILENAME = "partner_center_token_cache.json"
+DATABASE_FILENAME = "hunter.duckdb"
+SCOPE = "https://api.partner.microsoft.com/.default"
+
+
+def home_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """Where local state lives: ``$DAGSTER_HOME``, else ``./.hunter``."""
+    env = os.environ if environ is None else environ
+    home = env.get("DAGSTER_HOME")
+    return Path(home) if home else Path.cwd() / ".hunter"
+
+
+def default_database_url(environ: Mapping[str, str] | None = None) -> str:
+    """The embedded DuckDB file used when ``HUNTER_DATABASE_URL`` is unset."""
+    return f"duckdb:///{home_dir(environ) / DATABASE_FILENAME}"
+
+
+def default_token_cache_path(environ: Mapping[str, str] | None = None) -> Path:
+    return home_dir(environ) / TOKEN_CACHE_FILENAME
+
+
+def split_list(value: str | None) -> list[str]:
+    """Split a comma-separated setting, dropping blanks."""
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a whole number, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of the contract, with its default."""
+
+    database_url: str = ""
+    base_url: str = DEFAULT_BASE_URL
+    api_version: str = DEFAULT_API_VERSION
+    authority_host: str = DEFAULT_AUTHORITY_HOST
+    tenant_id: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    refresh_token: str | None = field(default=None, repr=False)
+    token_cache_path: str = ""
+    ca_bundle: str | None = None
+    direction: str = DEFAULT_DIRECTION
+    statuses: tuple[str, ...] = (DEFAULT_STATUS,)
+    top: int = DEFAULT_TOP
+    max_pages: int = DEFAULT_MAX_PAGES
+    requests_per_minute: int = DEFAULT_REQUESTS_PER_MINUTE
+    lookback_minutes: int = DEFAULT_LOOKBACK_MINUTES
+    own_domains: tuple[str, ...] = ()
+    sync_cron: str = DEFAULT_SYNC_CRON
+    sync_timezone: str = DEFAULT_SYNC_TIMEZONE
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read the contract's variables; blank values count as unset."""
+        env = os.environ if environ is None else environ
+
+        def get(name: str) -> str | None:
+            value = env.get(PREFIX + name, "").strip()
+            return value or None
+
+        return cls(
+            database_url=(env.get("HUNTER_DATABASE_URL", "").strip() or default_database_url(env)),
+            base_url=get("BASE_URL") or DEFAULT_BASE_URL,
+            api_version=get("API_VERSION") or DEFAULT_API_VERSION,
+            authority_host=get("AUTHORITY_HOST") or DEFAULT_AUTHORITY_HOST,
+            tenant_id=get("TENANT_ID"),
+            client_id=get("CLIENT_ID"),
+            client_secret=get("CLIENT_SECRET"),
+            username=get("USERNAME"),
+            password=get("PASSWORD"),
+            refresh_token=get("REFRESH_TOKEN"),
+            token_cache_path=get("TOKEN_CACHE") or str(default_token_cache_path(env)),
+            ca_bundle=get("CA_BUNDLE"),
+            direction=get("REFERRAL_DEFAULT_DIRECTION") or DEFAULT_DIRECTION,
+            statuses=tuple(split_list(get("REFERRAL_DEFAULT_STATUS"))) or (DEFAULT_STATUS,),
+            top=_int(env, PREFIX + "REFERRAL_DEFAULT_TOP", DEFAULT_TOP),
+            max_pages=_int(env, PREFIX + "MAX_PAGES", DEFAULT_MAX_PAGES),
+            requests_per_minute=_int(env, PREFIX + "REQUESTS_PER_MINUTE", DEFAULT_REQUESTS_PER_MINUTE),
+            lookback_minutes=_int(env, PREFIX + "LOOKBACK_MINUTES", DEFAULT_LOOKBACK_MINUTES),
+            own_domains=tuple(d.lower() for d in split_list(get("OWN_DOMAINS"))),
+            sync_cron=get("SYNC_CRON") or DEFAULT_SYNC_CRON,
+            sync_timezone=get("SYNC_TIMEZONE") or DEFAULT_SYNC_TIMEZONE,
+        )
