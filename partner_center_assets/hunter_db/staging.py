@@ -1,0 +1,78 @@
+"""Set-based staging of a pandas frame into a temporary table, per database.
+
+PostgreSQL gets ``COPY … FROM STDIN`` into a ``TEMP … ON COMMIT DROP`` table; DuckDB reads the
+registered frame directly. Row-by-row inserts are never used: duckdb-engine's ``executemany``
+manages about 500 rows/s.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import pandas as pd
+from sqlalchemy.engine import Connection
+
+_PG_TYPES = {
+    "int": "BIGINT",
+    "float": "DOUBLE PRECISION",
+    "text": "TEXT",
+    "timestamp": "TIMESTAMPTZ",
+    "bool": "BOOLEAN",
+}
+_DUCK_TYPES = {
+    "int": "BIGINT",
+    "float": "DOUBLE",
+    "text": "VARCHAR",
+    "timestamp": "TIMESTAMPTZ",
+    "bool": "BOOLEAN",
+}
+
+
+def _clean(value: object) -> object:
+    """pandas missing values (NaN, NaT, NA) become NULL."""
+    if value is None or value is pd.NaT or value is pd.NA:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    return value
+
+
+def _rows(frame: pd.DataFrame, columns: list[str]) -> Iterator[tuple[object, ...]]:
+    for row in frame[columns].itertuples(index=False, name=None):
+        yield tuple(_clean(v) for v in row)
+
+
+def stage_frame(conn: Connection, name: str, frame: pd.DataFrame, types: dict[str, str]) -> None:
+    """Create temporary table ``name`` with ``types`` (column → int/float/text/timestamp/bool) and fill it."""
+    columns = list(types)
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        ddl = ", ".join(f'"{c}" {_PG_TYPES[t]}' for c, t in types.items())
+        conn.exec_driver_sql(f'CREATE TEMP TABLE "{name}" ({ddl}) ON COMMIT DROP')
+        cursor = conn.connection.driver_connection.cursor()
+        column_list = ", ".join(f'"{c}"' for c in columns)
+        with cursor.copy(f'COPY "{name}" ({column_list}) FROM STDIN') as copy:
+            for row in _rows(frame, columns):
+                copy.write_row(row)
+        return
+    if dialect == "duckdb":
+        duck = conn.connection.driver_connection
+        duck.complete()  # DuckDB 2 refuses new work while an earlier result is still open
+        view = f"{name}_frame"
+        prepared = frame[columns].copy() if len(frame) else pd.DataFrame({c: [] for c in columns})
+        duck.register(view, prepared)
+        try:
+            select = ", ".join(f'CAST("{c}" AS {_DUCK_TYPES[t]}) AS "{c}"' for c, t in types.items())
+            conn.exec_driver_sql(f'CREATE OR REPLACE TEMP TABLE "{name}" AS SELECT {select} FROM "{view}"')
+        finally:
+            duck.unregister(view)
+        return
+    raise ValueError(f"unsupported database dialect {dialect!r}")
+
+
+def drop_staged(conn: Connection, name: str) -> None:
+    """DuckDB keeps temp tables until the connection closes; drop them explicitly."""
+    conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{name}"')

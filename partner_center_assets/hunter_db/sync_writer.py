@@ -1,0 +1,497 @@
+"""The write of one sync: referrals, companies, leads, lead links, scan requests and the run row.
+
+Everything commits in one transaction, under the sync lock, so a crash leaves the previous state
+and a re-run converges. Every write is set-based: the batch is staged into a temporary table and
+merged with one ``INSERT … SELECT … ON CONFLICT`` per table. The rules are those of the contract
+(§4.3–§4.6).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from partner_center_assets.hunter_db.lock import acquire_sync_lock, release_sync_lock
+from partner_center_assets.hunter_db.schema import LEAD_SOURCE, SCAN_SOURCE
+from partner_center_assets.hunter_db.staging import drop_staged, stage_frame
+from partner_center_assets.ingest.reasons import SKIP_REASONS, empty_skip_counts
+
+DERIVED_COLUMNS = (
+    "engagement_id",
+    "external_reference_id",
+    "name",
+    "status",
+    "substatus",
+    "type",
+    "qualification",
+    "direction",
+    "customer_name",
+    "customer_country",
+    "deal_value",
+    "currency",
+    "created_at",
+    "updated_at",
+)
+STAGE_TYPES = {
+    "id": "text",
+    **{c: "text" for c in DERIVED_COLUMNS},
+    "deal_value": "float",
+    "created_at": "timestamp",
+    "updated_at": "timestamp",
+    "domain": "text",
+    "domain_source": "text",
+    "raw_payload": "text",
+    "payload_hash": "text",
+    "new_skip_reason": "text",
+    "fetch_seq": "int",
+}
+STAGE_TYPES = {k: STAGE_TYPES[k] for k in ("id", *DERIVED_COLUMNS, "domain", "domain_source",
+                                            "raw_payload", "payload_hash", "new_skip_reason", "fetch_seq")}
+
+ACTION_INSERTED = "inserted"
+ACTION_UPDATED = "updated"
+ACTION_UNCHANGED = "unchanged"
+
+
+@dataclass
+class SyncRunInfo:
+    """What the writer records about the run besides the rows."""
+
+    run_id: str
+    started_at: datetime
+    full_refresh: bool = False
+    pages: int = 0
+    max_pages_reached: bool = False
+
+
+@dataclass
+class SyncOutcome:
+    """Counters and per-referral actions of one sync write."""
+
+    fetched: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: dict[str, int] = field(default_factory=empty_skip_counts)
+    watermark: datetime | None = None
+    previous_watermark: datetime | None = None
+    companies_inserted: int = 0
+    companies_filled: int = 0
+    leads_created: int = 0
+    links_created: int = 0
+    links_existing: int = 0
+    scans_requested: int = 0
+    actions: pd.DataFrame = field(default_factory=pd.DataFrame)
+    skips: pd.DataFrame = field(default_factory=pd.DataFrame)
+    links: pd.DataFrame = field(default_factory=pd.DataFrame)
+    committed: bool = False
+
+    def counters(self) -> dict[str, int]:
+        """Flat counters, as in the ``partner_center_sync_summary`` event."""
+        flat = {
+            "fetched": self.fetched,
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+        }
+        flat.update({f"skipped_{reason}": self.skipped.get(reason, 0) for reason in SKIP_REASONS})
+        return flat
+
+
+def _distinct(left: str, right: str, columns: tuple[str, ...]) -> str:
+    return " OR ".join(f'{left}."{c}" IS DISTINCT FROM {right}."{c}"' for c in columns)
+
+
+def _json_cast(conn: Connection) -> str:
+    return "JSONB" if conn.dialect.name == "postgresql" else "JSON"
+
+
+def stored_watermark(conn: Connection) -> datetime | None:
+    """The newest watermark of a successful sync (it never moves backwards)."""
+    value = conn.execute(
+        sa.text("SELECT MAX(watermark) FROM partner_center_sync_runs WHERE status = 'success'")
+    ).scalar()
+    return _as_utc(value)
+
+
+def referrals_stored(conn: Connection) -> bool:
+    return conn.execute(sa.text("SELECT 1 FROM partner_center_referrals LIMIT 1")).first() is not None
+
+
+def _as_utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, pd.Timestamp):
+        value = value.to_pydatetime()
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _newest_timestamp(frame: pd.DataFrame) -> datetime | None:
+    if frame.empty or "updated_at" not in frame:
+        return None
+    newest = pd.to_datetime(frame["updated_at"], utc=True).max()
+    return None if pd.isna(newest) else _as_utc(newest.to_pydatetime())
+
+
+def write_sync(
+    engine: Engine,
+    resolved: pd.DataFrame,
+    run: SyncRunInfo,
+    *,
+    now: datetime | None = None,
+    dry_run: bool = False,
+    lock_wait_seconds: float = 300.0,
+    before_commit: Callable[[Connection], None] | None = None,
+) -> SyncOutcome:
+    """Apply one sync's resolved referrals to the Hunter database in a single transaction.
+
+    ``resolved`` holds one row per fetched record with the columns of ``STAGE_TYPES`` plus
+    ``skip_reason`` (``invalid_payload``/``duplicate`` or null). With ``dry_run`` everything is
+    computed inside the transaction and rolled back. ``before_commit`` runs just before the commit.
+    """
+    now = now or datetime.now(UTC)
+    outcome = SyncOutcome(fetched=len(resolved))
+    conn = engine.connect()
+    transaction = conn.begin()
+    try:
+        acquire_sync_lock(conn, wait_seconds=lock_wait_seconds)
+        outcome.previous_watermark = stored_watermark(conn)
+        _count_pre_skips(resolved, outcome)
+        kept = resolved[resolved["skip_reason"].isna()] if len(resolved) else resolved
+        stage_frame(conn, "pc_stage", kept, STAGE_TYPES)
+        _merge_referrals(conn, outcome, now)
+        _link_referrals(conn, outcome, now)
+        newest = _newest_timestamp(resolved)
+        candidates = [w for w in (outcome.previous_watermark, newest) if w is not None]
+        outcome.watermark = max(candidates) if candidates else None
+        _write_run_row(conn, run, outcome, now, status="success")
+        for name in ("pc_stage", "pc_domains", "pc_new_leads", "pc_links"):
+            drop_staged(conn, name)
+        if before_commit is not None:
+            before_commit(conn)
+        if dry_run:
+            transaction.rollback()
+        else:
+            transaction.commit()
+            outcome.committed = True
+    except BaseException:
+        transaction.rollback()
+        raise
+    finally:
+        release_sync_lock(conn)
+        conn.close()
+    return outcome
+
+
+def _count_pre_skips(resolved: pd.DataFrame, outcome: SyncOutcome) -> None:
+    if resolved.empty:
+        outcome.skips = pd.DataFrame({"id": [], "reason": []})
+        return
+    pre = resolved[resolved["skip_reason"].notna()]
+    for reason, count in pre["skip_reason"].value_counts().items():
+        outcome.skipped[str(reason)] = outcome.skipped.get(str(reason), 0) + int(count)
+    outcome.skips = pre[["id", "skip_reason"]].rename(columns={"skip_reason": "reason"})
+
+
+def _merge_referrals(conn: Connection, outcome: SyncOutcome, now: datetime) -> None:
+    """Classify staged rows against stored ones, then upsert with one statement."""
+    changed = _distinct("r", "t", (*DERIVED_COLUMNS, "payload_hash"))
+    domain_changed = "(t.domain IS NOT NULL AND t.domain IS DISTINCT FROM r.domain)"
+    classified = pd.DataFrame(
+        conn.execute(
+            sa.text(
+                f"SELECT t.id, t.new_skip_reason, t.domain, r.id IS NOT NULL AS existed, "
+                f"CASE WHEN r.id IS NULL THEN FALSE ELSE ({changed} OR {domain_changed}) END AS changed "
+                "FROM pc_stage t LEFT JOIN partner_center_referrals r ON r.id = t.id"
+            )
+        ).all(),
+        columns=["id", "new_skip_reason", "domain", "existed", "changed"],
+    )
+    existed = classified["existed"].astype(bool)
+    changed_mask = classified["changed"].astype(bool)
+    new_ok = ~existed & classified["new_skip_reason"].isna()
+    new_skipped = ~existed & classified["new_skip_reason"].notna()
+    outcome.inserted = int(new_ok.sum())
+    outcome.updated = int((existed & changed_mask).sum())
+    outcome.unchanged = int((existed & ~changed_mask).sum())
+    for reason, count in classified.loc[new_skipped, "new_skip_reason"].value_counts().items():
+        outcome.skipped[str(reason)] = outcome.skipped.get(str(reason), 0) + int(count)
+    action = pd.Series(ACTION_UNCHANGED, index=classified.index)
+    action[new_ok] = ACTION_INSERTED
+    action[existed & changed_mask] = ACTION_UPDATED
+    outcome.actions = pd.DataFrame(
+        {"id": classified.loc[~new_skipped, "id"], "domain": classified.loc[~new_skipped, "domain"],
+         "action": action[~new_skipped]}
+    )
+    late_skips = classified.loc[new_skipped, ["id", "new_skip_reason"]].rename(
+        columns={"new_skip_reason": "reason"}
+    )
+    outcome.skips = pd.concat([outcome.skips, late_skips], ignore_index=True)
+
+    columns = ("id", *DERIVED_COLUMNS, "domain", "domain_source", "raw_payload", "payload_hash")
+    insert_columns = ", ".join(f'"{c}"' for c in (*columns, "first_synced_at", "last_synced_at"))
+    select_columns = ", ".join(
+        f"CAST(t.raw_payload AS {_json_cast(conn)})" if c == "raw_payload" else f't."{c}"' for c in columns
+    )
+    updates = ", ".join(
+        f'"{c}" = excluded."{c}"' for c in (*DERIVED_COLUMNS, "raw_payload", "payload_hash")
+    )
+    updates += (
+        ", domain = COALESCE(excluded.domain, partner_center_referrals.domain)"
+        ", domain_source = CASE WHEN excluded.domain IS NULL THEN partner_center_referrals.domain_source"
+        " ELSE excluded.domain_source END"
+        ", last_synced_at = excluded.last_synced_at"
+    )
+    stored_changed = _distinct("partner_center_referrals", "excluded", (*DERIVED_COLUMNS, "payload_hash"))
+    conn.execute(
+        sa.text(
+            f"INSERT INTO partner_center_referrals ({insert_columns}) "
+            f"SELECT {select_columns}, :now, :now FROM pc_stage t "
+            "WHERE t.new_skip_reason IS NULL "
+            "OR EXISTS (SELECT 1 FROM partner_center_referrals r WHERE r.id = t.id) "
+            f"ON CONFLICT (id) DO UPDATE SET {updates} "
+            f"WHERE {stored_changed} OR (excluded.domain IS NOT NULL "
+            "AND excluded.domain IS DISTINCT FROM partner_center_referrals.domain)"
+        ),
+        {"now": now},
+    )
+
+
+def _link_referrals(conn: Connection, outcome: SyncOutcome, now: datetime) -> None:
+    """§4.5: companies, leads, links and scan requests for fetched referrals not linked yet."""
+    candidates = pd.DataFrame(
+        conn.execute(
+            sa.text(
+                "SELECT r.id, r.domain, r.customer_name, r.customer_country "
+                "FROM partner_center_referrals r "
+                "JOIN pc_stage t ON t.id = r.id "
+                "LEFT JOIN partner_center_lead_links l ON l.referral_id = r.id "
+                "WHERE l.referral_id IS NULL AND r.domain IS NOT NULL "
+                "ORDER BY r.created_at, r.id"
+            )
+        ).all(),
+        columns=["id", "domain", "customer_name", "customer_country"],
+    )
+    if candidates.empty:
+        outcome.links = pd.DataFrame({"referral_id": [], "lead_id": [], "link_type": []})
+        return
+    candidates["domain"] = candidates["domain"].str.lower()
+    grouped = candidates.groupby("domain", sort=False)
+    domains = pd.DataFrame(
+        {
+            "domain": list(grouped.groups),
+            "name": grouped["customer_name"].first().to_numpy(),
+            "country": grouped["customer_country"].first().to_numpy(),
+            "first_referral": grouped["id"].first().to_numpy(),
+        }
+    )
+    stage_frame(
+        conn, "pc_domains", domains, {"domain": "text", "name": "text", "country": "text", "first_referral": "text"}
+    )
+    _upsert_companies(conn, outcome, now)
+    company_ids = dict(
+        conn.execute(sa.text("SELECT c.domain, c.id FROM companies c JOIN pc_domains d ON d.domain = c.domain")).all()
+    )
+    existing_leads = dict(
+        conn.execute(
+            sa.text(
+                "SELECT domain_lc, id FROM ("
+                " SELECT lower(l.domain) AS domain_lc, l.id,"
+                " row_number() OVER (PARTITION BY lower(l.domain) ORDER BY l.created_at, l.id) AS rn"
+                " FROM leads l JOIN pc_domains d ON lower(l.domain) = d.domain"
+                ") ranked WHERE rn = 1"
+            )
+        ).all()
+    )
+    new_leads = domains[~domains["domain"].isin(existing_leads.keys())]
+    if not new_leads.empty:
+        rows = pd.DataFrame(
+            {
+                "company_id": new_leads["domain"].map(company_ids),
+                "domain": new_leads["domain"],
+                "external_id": new_leads["first_referral"],
+            }
+        )
+        stage_frame(conn, "pc_new_leads", rows, {"company_id": "int", "domain": "text", "external_id": "text"})
+        id_expr = _next_ids(conn, "leads", "leads_id_seq")
+        conn.execute(
+            sa.text(
+                f"INSERT INTO leads (id, company_id, domain, source, external_id, created_at, updated_at) "
+                f"SELECT {id_expr}, n.company_id, n.domain, :source, n.external_id, :now, :now "
+                "FROM pc_new_leads n ON CONFLICT (source, external_id) DO NOTHING"
+            ),
+            {"source": LEAD_SOURCE, "now": now},
+        )
+        created = dict(
+            conn.execute(
+                sa.text(
+                    "SELECT n.domain, l.id FROM pc_new_leads n JOIN leads l "
+                    "ON l.source = :source AND l.external_id = n.external_id"
+                ),
+                {"source": LEAD_SOURCE},
+            ).all()
+        )
+        outcome.leads_created = len(created)
+    else:
+        created = {}
+    first_of_domain = candidates["id"].isin(new_leads["first_referral"])
+    links = pd.DataFrame(
+        {
+            "referral_id": candidates["id"],
+            "lead_id": candidates["domain"].map(lambda d: existing_leads.get(d, created.get(d))),
+            "link_type": ["created" if first else "linked_existing" for first in first_of_domain],
+        }
+    )
+    links = links[links["lead_id"].notna()]
+    stage_frame(conn, "pc_links", links, {"referral_id": "text", "lead_id": "int", "link_type": "text"})
+    conn.execute(
+        sa.text(
+            "INSERT INTO partner_center_lead_links (referral_id, lead_id, link_type, linked_at) "
+            "SELECT referral_id, lead_id, link_type, :now FROM pc_links ON CONFLICT (referral_id) DO NOTHING"
+        ),
+        {"now": now},
+    )
+    outcome.links = links
+    outcome.links_created = int((links["link_type"] == "created").sum())
+    outcome.links_existing = int((links["link_type"] == "linked_existing").sum())
+    scan_id = _next_ids(conn, "domain_scan_requests", "domain_scan_requests_id_seq")
+    result = conn.execute(
+        sa.text(
+            f"INSERT INTO domain_scan_requests (id, domain, source, referral_id, status, requested_at) "
+            f"SELECT {scan_id}, d.domain, :source, d.first_referral, 'pending', :now FROM pc_domains d "
+            "WHERE NOT EXISTS (SELECT 1 FROM domain_scan_requests s "
+            "WHERE s.domain = d.domain AND s.status = 'pending')"
+        ),
+        {"source": SCAN_SOURCE, "now": now},
+    )
+    outcome.scans_requested = max(result.rowcount, 0)
+
+
+def _upsert_companies(conn: Connection, outcome: SyncOutcome, now: datetime) -> None:
+    inserted, filled = (
+        int(v or 0)
+        for v in conn.execute(
+            sa.text(
+                "SELECT "
+                "SUM(CASE WHEN c.id IS NULL THEN 1 ELSE 0 END) AS inserted, "
+                "SUM(CASE WHEN c.id IS NOT NULL AND ((c.name IS NULL AND d.name IS NOT NULL) "
+                "OR (c.country IS NULL AND d.country IS NOT NULL)) THEN 1 ELSE 0 END) AS filled "
+                "FROM pc_domains d LEFT JOIN companies c ON c.domain = d.domain"
+            )
+        ).one()
+    )
+    outcome.companies_inserted, outcome.companies_filled = inserted, filled
+    id_expr = _next_ids(conn, "companies", "companies_id_seq")
+    conn.execute(
+        sa.text(
+            f"INSERT INTO companies (id, domain, name, country, created_at, updated_at) "
+            f"SELECT {id_expr}, d.domain, d.name, d.country, :now, :now FROM pc_domains d "
+            "WHERE NOT EXISTS (SELECT 1 FROM companies c WHERE c.domain = d.domain) "
+            "ON CONFLICT (domain) DO NOTHING"
+        ),
+        {"now": now},
+    )
+    conn.execute(
+        sa.text(
+            "UPDATE companies SET name = COALESCE(companies.name, d.name), "
+            "country = COALESCE(companies.country, d.country), updated_at = :now "
+            "FROM pc_domains d WHERE companies.domain = d.domain AND ("
+            "(companies.name IS NULL AND d.name IS NOT NULL) OR "
+            "(companies.country IS NULL AND d.country IS NOT NULL))"
+        ),
+        {"now": now},
+    )
+
+
+def _next_ids(conn: Connection, table: str, sequence: str) -> str:
+    """SQL for fresh ids that cannot collide with rows other writers inserted with explicit ids.
+
+    PostgreSQL: the sequence, first moved past the largest id in use. DuckDB cannot move a
+    sequence, and is single-writer, so ids continue from the largest one in the table.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            sa.text(
+                f"SELECT setval('{sequence}', x.m) FROM (SELECT MAX(id) AS m FROM {table}) x "
+                "WHERE x.m IS NOT NULL AND x.m >= "
+                f"(SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM {sequence})"
+            )
+        )
+        return f"nextval('{sequence}')"
+    return f"(SELECT COALESCE(MAX(id), 0) FROM {table}) + row_number() OVER ()"
+
+
+def _write_run_row(conn: Connection, run: SyncRunInfo, outcome: SyncOutcome, now: datetime, *, status: str) -> None:
+    upsert_run(
+        conn,
+        run,
+        status=status,
+        finished_at=now,
+        counters=outcome,
+        watermark=outcome.watermark,
+    )
+
+
+def upsert_run(
+    conn: Connection,
+    run: SyncRunInfo,
+    *,
+    status: str,
+    finished_at: datetime | None,
+    counters: SyncOutcome | None = None,
+    watermark: datetime | None = None,
+    error: str | None = None,
+) -> None:
+    """Insert or replace the ``partner_center_sync_runs`` row of ``run``."""
+    counters = counters or SyncOutcome()
+    params = {
+        "run_id": run.run_id,
+        "started_at": run.started_at,
+        "finished_at": finished_at,
+        "status": status,
+        "fetched": counters.fetched,
+        "inserted": counters.inserted,
+        "updated": counters.updated,
+        "unchanged": counters.unchanged,
+        "skipped": json.dumps({reason: counters.skipped.get(reason, 0) for reason in SKIP_REASONS}),
+        "watermark": watermark,
+        "full_refresh": run.full_refresh,
+        "pages": run.pages,
+        "max_pages_reached": run.max_pages_reached,
+        "error": error,
+    }
+    cast = _json_cast(conn)
+    columns = list(params)
+    values = ", ".join(f"CAST(:skipped AS {cast})" if c == "skipped" else f":{c}" for c in columns)
+    updates = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c != "run_id")
+    conn.execute(
+        sa.text(
+            f"INSERT INTO partner_center_sync_runs ({', '.join(columns)}) VALUES ({values}) "
+            f"ON CONFLICT (run_id) DO UPDATE SET {updates}"
+        ),
+        params,
+    )
+
+
+def record_failed_run(engine: Engine, run: SyncRunInfo, error: str, *, now: datetime | None = None) -> bool:
+    """Best effort: write a ``failed`` row for a run that did not commit; never raises."""
+    try:
+        with engine.begin() as conn:
+            existing = conn.execute(
+                sa.text("SELECT status FROM partner_center_sync_runs WHERE run_id = :run_id"),
+                {"run_id": run.run_id},
+            ).scalar()
+            if existing == "success":
+                return False
+            upsert_run(conn, run, status="failed", finished_at=now or datetime.now(UTC), error=error[:2000])
+        return True
+    except Exception:
+        return False

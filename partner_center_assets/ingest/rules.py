@@ -1,0 +1,181 @@
+"""The per-sync decisions of contract §4 that need no database, and the sync's counters.
+
+Enum values from the API (direction, status, substatus) are compared after trimming and without
+regard to case: the API writes them in PascalCase, and an operator who configures ``incoming``
+means ``Incoming``; a strict comparison would silently skip every referral instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from partner_center_assets.ingest.domains import DomainResolver
+from partner_center_assets.ingest.normalize import (
+    NORMALIZED_COLUMNS,
+    NORMALIZED_DTYPES,
+    NormalizedReferral,
+    frame_of,
+    normalize_with_payload,
+)
+from partner_center_assets.ingest.reasons import SKIP_REASONS, SkipReason, empty_skip_counts
+
+ALLOWED_STATUSES: frozenset[str] = frozenset({"new", "active"})
+EXCLUDED_SUBSTATUSES: frozenset[str] = frozenset({"declined", "lost", "expired", "error"})
+
+
+def mark_duplicates(items: Sequence[NormalizedReferral]) -> dict[int, SkipReason]:
+    """``fetch_seq`` → DUPLICATE for every valid copy of an id that is not the one kept.
+
+    The kept copy has the latest ``updated_at`` (microseconds); on a tie, the one fetched last.
+    Invalid records take no part: they are skipped as ``invalid_payload`` already.
+    """
+    kept: dict[str, NormalizedReferral] = {}
+    duplicates: dict[int, SkipReason] = {}
+    for item in items:
+        if item.invalid_detail is not None or item.id is None:
+            continue
+        current = kept.get(item.id)
+        if current is None:
+            kept[item.id] = item
+        elif _sort_key(item) >= _sort_key(current):
+            duplicates[current.fetch_seq] = SkipReason.DUPLICATE
+            kept[item.id] = item
+        else:
+            duplicates[item.fetch_seq] = SkipReason.DUPLICATE
+    return duplicates
+
+
+def new_referral_skip_reason(
+    item: NormalizedReferral, *, domain: str | None, direction: str
+) -> SkipReason | None:
+    """Why a valid, not-yet-stored referral is not inserted (first failing rule of §4.4), else None.
+
+    A missing direction or status counts as differing / not allowed; a missing substatus is not
+    excluded.
+    """
+    if _enum(item.direction) != _enum(direction):
+        return SkipReason.DIRECTION_NOT_INCOMING
+    if _enum(item.status) not in ALLOWED_STATUSES:
+        return SkipReason.STATUS_NOT_ALLOWED
+    if _enum(item.substatus) in EXCLUDED_SUBSTATUSES:
+        return SkipReason.SUBSTATUS_EXCLUDED
+    if not domain:
+        return SkipReason.NO_DOMAIN
+    return None
+
+
+@dataclass(slots=True)
+class SyncCounters:
+    """The counters of §4.6; every fetched record ends in exactly one of them."""
+
+    fetched: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: dict[str, int] = field(default_factory=empty_skip_counts)
+
+    def add_skip(self, reason: SkipReason | str) -> None:
+        if reason not in SKIP_REASONS:
+            raise ValueError(f"unknown skip reason {reason!r}")
+        self.skipped[str(reason)] += 1
+
+    def as_event_fields(self) -> dict[str, int]:
+        """Flat keys for the summary event, the sync-runs row and asset metadata."""
+        fields = {
+            "fetched": self.fetched,
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+        }
+        fields.update({f"skipped_{reason}": self.skipped.get(reason, 0) for reason in SKIP_REASONS})
+        return fields
+
+    def total_accounted(self) -> int:
+        """Should equal ``fetched`` once the sync is done."""
+        return self.inserted + self.updated + self.unchanged + sum(self.skipped.values())
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedReferral:
+    """A normalized referral with the decisions that need no database.
+
+    ``skip_reason`` is ``invalid_payload`` or ``duplicate`` (skipped whatever the database holds);
+    ``new_skip_reason`` is what applies only if the referral turns out to be new.
+    """
+
+    referral: NormalizedReferral
+    skip_reason: SkipReason | None
+    domain: str | None
+    domain_source: str | None
+    domain_detail: str
+    new_skip_reason: SkipReason | None
+
+
+RESOLVED_EXTRA_COLUMNS: tuple[str, ...] = (
+    "skip_reason",
+    "domain",
+    "domain_source",
+    "domain_detail",
+    "new_skip_reason",
+)
+RESOLVED_COLUMNS: tuple[str, ...] = NORMALIZED_COLUMNS + RESOLVED_EXTRA_COLUMNS
+RESOLVED_DTYPES: dict[str, str] = {**NORMALIZED_DTYPES, **dict.fromkeys(RESOLVED_EXTRA_COLUMNS, "string")}
+
+INVALID_DOMAIN_DETAIL = "invalid_payload"
+
+
+def resolve_batch(
+    records: Iterable[tuple[str, object]], resolver: DomainResolver, direction: str
+) -> list[ResolvedReferral]:
+    """Normalize, resolve domains and apply §4.1, §4.2 and §4.4 to (stream, record) in fetch order.
+
+    Each parsed payload is released as soon as its referral is normalized and resolved, so a
+    generator of pages can feed this without the whole sync's JSON staying in memory.
+    """
+    staged: list[tuple[NormalizedReferral, str | None, str | None, str]] = []
+    for fetch_seq, (stream, record) in enumerate(records):
+        referral, cleaned = normalize_with_payload(record, fetch_seq=fetch_seq, stream=stream)
+        if referral.invalid_detail is None:
+            resolution = resolver.resolve(cleaned)
+            staged.append((referral, resolution.domain, resolution.source, resolution.detail))
+        else:
+            staged.append((referral, None, None, INVALID_DOMAIN_DETAIL))
+    duplicates = mark_duplicates([referral for referral, *_ in staged])
+    resolved: list[ResolvedReferral] = []
+    for referral, domain, source, detail in staged:
+        if referral.invalid_detail is not None:
+            skip: SkipReason | None = SkipReason.INVALID_PAYLOAD
+        else:
+            skip = duplicates.get(referral.fetch_seq)
+        new_skip = None
+        if skip is None:
+            new_skip = new_referral_skip_reason(referral, domain=domain, direction=direction)
+        resolved.append(ResolvedReferral(referral, skip, domain, source, detail, new_skip))
+    return resolved
+
+
+def resolved_to_frame(items: Iterable[ResolvedReferral]) -> pd.DataFrame:
+    """A frame with :data:`RESOLVED_COLUMNS` and :data:`RESOLVED_DTYPES`, also for no rows."""
+    rows = (
+        (
+            *(getattr(item.referral, column) for column in NORMALIZED_COLUMNS),
+            None if item.skip_reason is None else str(item.skip_reason),
+            item.domain,
+            item.domain_source,
+            item.domain_detail,
+            None if item.new_skip_reason is None else str(item.new_skip_reason),
+        )
+        for item in items
+    )
+    return frame_of(rows, RESOLVED_DTYPES)
+
+
+def _sort_key(item: NormalizedReferral) -> tuple[object, int]:
+    return (item.updated_at, item.fetch_seq)
+
+
+def _enum(value: str | None) -> str | None:
+    return None if value is None else value.strip().casefold()
