@@ -1,0 +1,328 @@
+"""The Partner Center assets: raw pages → normalized → domain-resolved → Hunter tables."""
+
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+import pandas as pd
+
+from partner_center_assets.client import StreamStats, build_referral_query
+from partner_center_assets.defs.partner_center import previews
+from partner_center_assets.defs.partner_center.events import FETCHED, SUMMARY, log_event, log_referral_events
+from partner_center_assets.defs.partner_center.resources import HunterDatabase, PartnerCenter, SyncStorage
+from partner_center_assets.hunter_db.sync_writer import SyncRunInfo, record_failed_run, referrals_stored, \
+    stored_watermark, write_sync
+from partner_center_assets.ingest.mail_lists import list_versions
+from partner_center_assets.ingest.normalize import STREAM_CHANGES, STREAM_DISCOVERY, normalize_referral, to_frame
+from partner_center_assets.ingest.reasons import SKIP_REASONS
+from partner_center_assets.ingest.resolve_frame import resolve_normalized_frame
+from partner_center_assets.sync_files import FetchSummary
+
+GROUP = "partner_center"
+HUNTER_TABLES = (
+    "partner_center_referrals",
+    "companies",
+    "leads",
+    "partner_center_lead_links",
+    "domain_scan_requests",
+    "partner_center_sync_runs",
+)
+
+
+class FetchConfig(dg.Config):
+    """Run configuration of the fetch step."""
+
+    full_refresh: bool = False
+    """Read every page (up to MAX_PAGES) instead of stopping at the watermark."""
+
+
+class WriteConfig(dg.Config):
+    """Run configuration of the write step."""
+
+    dry_run: bool = False
+    """Compute what would change, print it, and write nothing."""
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+@dg.asset(
+    group_name=GROUP,
+    kinds={"api", "json"},
+    description="Referral pages as Partner Center returned them: discovery stream, then the change stream.",
+)
+def raw_referral_pages(
+    context: dg.AssetExecutionContext,
+    config: FetchConfig,
+    partner_center: PartnerCenter,
+    hunter_db: HunterDatabase,
+    sync_storage: SyncStorage,
+) -> dg.MaterializeResult:
+    started = datetime.now(UTC)
+    settings = partner_center.settings()
+    hunter_db.ensure_schema()
+    with hunter_db.engine().connect() as conn:
+        watermark = stored_watermark(conn)
+        has_referrals = referrals_stored(conn)
+    cutoff = None
+    if watermark is not None and not config.full_refresh:
+        cutoff = watermark - timedelta(minutes=settings.lookback_minutes)
+    streams = [(STREAM_DISCOVERY, build_referral_query(
+        direction=settings.direction, statuses=settings.statuses, top=settings.top))]
+    if has_referrals:
+        streams.append((STREAM_CHANGES, build_referral_query(
+            direction=settings.direction, statuses=["Closed"], top=settings.top)))
+
+    summary = FetchSummary(
+        full_refresh=config.full_refresh,
+        cutoff=_iso(cutoff),
+        watermark_before=_iso(watermark),
+        started_at=started.isoformat(),
+    )
+    files = sync_storage.files()
+    client = partner_center.client(logger=context.log)
+    clock = time.monotonic()
+    try:
+        with files.page_writer() as out:
+            for stream, query in streams:
+                stats = StreamStats()
+                for page in client.iter_referral_pages(
+                    stream, query, cutoff=cutoff, max_pages=settings.max_pages, stats=stats
+                ):
+                    out.write(json.dumps({"stream": stream, "page": page.page_number, "records": page.records}))
+                    out.write("\n")
+                    log_event(
+                        context.log, FETCHED, stream=stream, page=page.page_number, records=len(page.records),
+                        status_code=page.status_code, request_id=page.request_id, odata_count=page.odata_count,
+                    )
+                summary.streams[stream] = {
+                    "pages": stats.pages, "records": stats.records, "requests": stats.requests,
+                    "retries": stats.retries, "stop_reason": stats.stop_reason,
+                    "max_pages_reached": stats.max_pages_reached,
+                }
+                summary.pages += stats.pages
+                summary.records += stats.records
+                summary.requests += stats.requests
+                summary.retries += stats.retries
+                summary.throttled_seconds += stats.throttled_seconds
+                summary.max_pages_reached = summary.max_pages_reached or stats.max_pages_reached
+    except Exception as exc:
+        record_failed_run(hunter_db.engine(), SyncRunInfo(run_id=context.run_id, started_at=started), str(exc))
+        raise
+    finally:
+        client.close()
+    files.write_summary(summary)
+    if summary.max_pages_reached:
+        context.log.warning(
+            f"MAX_PAGES ({settings.max_pages}) reached: older referrals were not read this sync; "
+            "raise HUNTER_PARTNER_CENTER_MAX_PAGES or run a full refresh"
+        )
+    metadata: dict[str, object] = {
+        "dagster/row_count": summary.records,
+        "pages": summary.pages,
+        "requests": summary.requests,
+        "retries": summary.retries,
+        "throttled_seconds": float(summary.throttled_seconds),
+        "max_pages_reached": summary.max_pages_reached,
+        "full_refresh": config.full_refresh,
+        "watermark_before": summary.watermark_before or "none",
+        "cutoff": summary.cutoff or "none (reads every page)",
+        "seconds": round(time.monotonic() - clock, 3),
+        "streams": dg.MetadataValue.json(summary.streams),
+        "path": dg.MetadataValue.path(str(files.raw_pages)),
+    }
+    for stream, stats_row in summary.streams.items():
+        metadata[f"{stream}_pages"] = stats_row["pages"]
+        metadata[f"{stream}_records"] = stats_row["records"]
+    return dg.MaterializeResult(metadata=metadata)
+
+
+@dg.asset(
+    group_name=GROUP,
+    kinds={"python", "pandas", "parquet"},
+    deps=[raw_referral_pages],
+    description="One typed row per fetched record, timestamps parsed to UTC, invalid payloads marked.",
+)
+def normalized_referrals(context: dg.AssetExecutionContext, sync_storage: SyncStorage) -> dg.MaterializeResult:
+    clock = time.monotonic()
+    files = sync_storage.files()
+    items = []
+    seq = 0
+    for page in files.read_pages():
+        records = page.get("records")
+        for record in records if isinstance(records, list) else []:
+            items.append(normalize_referral(record, fetch_seq=seq, stream=page.get("stream", STREAM_DISCOVERY)))
+            seq += 1
+    frame = to_frame(items)
+    del items
+    files.write_frame(files.normalized, frame)
+    invalid = int(frame["invalid_detail"].notna().sum()) if len(frame) else 0
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(frame),
+            "invalid_payload": invalid,
+            "streams": dg.MetadataValue.json(frame["stream"].value_counts().to_dict() if len(frame) else {}),
+            "seconds": round(time.monotonic() - clock, 3),
+            "preview": dg.MetadataValue.md(previews.normalized_preview(frame)),
+            "path": dg.MetadataValue.path(str(files.normalized)),
+        }
+    )
+
+
+@dg.asset(
+    group_name=GROUP,
+    kinds={"python", "pandas", "parquet"},
+    deps=[normalized_referrals],
+    description="Each referral with its company domain and, if new, the reason it would be skipped.",
+)
+def resolved_referrals(
+    context: dg.AssetExecutionContext, partner_center: PartnerCenter, sync_storage: SyncStorage
+) -> dg.MaterializeResult:
+    clock = time.monotonic()
+    files = sync_storage.files()
+    settings = partner_center.settings()
+    resolver = partner_center.domain_resolver()
+    normalized = files.read_frame(files.normalized, "normalized_referrals")
+    resolved = resolve_normalized_frame(normalized, resolver, direction=settings.direction)
+    del normalized
+    files.write_frame(files.resolved, resolved)
+    with_domain = int(resolved["domain"].notna().sum()) if len(resolved) else 0
+    pre_skips = resolved["skip_reason"].value_counts().to_dict() if len(resolved) else {}
+    would_skip = resolved["new_skip_reason"].value_counts().to_dict() if len(resolved) else {}
+    details = resolved["domain_detail"].value_counts().to_dict() if len(resolved) else {}
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(resolved),
+            "with_domain": with_domain,
+            "without_domain": len(resolved) - with_domain,
+            "distinct_domains": int(resolved["domain"].nunique()) if len(resolved) else 0,
+            "invalid_payload": int(pre_skips.get("invalid_payload", 0)),
+            "duplicate": int(pre_skips.get("duplicate", 0)),
+            "skip_if_new": dg.MetadataValue.json({k: int(v) for k, v in would_skip.items()}),
+            "domain_resolution": dg.MetadataValue.json({k: int(v) for k, v in details.items()}),
+            "domain_lists": dg.MetadataValue.json(resolver.list_versions),
+            "seconds": round(time.monotonic() - clock, 3),
+            "preview": dg.MetadataValue.md(previews.resolved_preview(resolved)),
+            "path": dg.MetadataValue.path(str(files.resolved)),
+        }
+    )
+
+
+@dg.multi_asset(
+    group_name=GROUP,
+    specs=[
+        dg.AssetSpec(
+            "partner_center_referrals",
+            deps=[resolved_referrals],
+            kinds={"sql", "table"},
+            description="Referrals upserted into Hunter (every fetched, stored referral is kept current).",
+            freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=26)),
+        ),
+        dg.AssetSpec(
+            "companies", deps=["partner_center_referrals"], kinds={"sql", "table"},
+            description="Companies by domain; an existing company only gets its empty fields filled.",
+        ),
+        dg.AssetSpec(
+            "leads", deps=["partner_center_referrals", "companies"], kinds={"sql", "table"},
+            description="Hunter leads; a referral links to the oldest lead of its domain or creates one.",
+        ),
+        dg.AssetSpec(
+            "partner_center_lead_links", deps=["partner_center_referrals", "leads"], kinds={"sql", "table"},
+            description="One link per referral with a domain: linked_existing or created.",
+        ),
+        dg.AssetSpec(
+            "domain_scan_requests", deps=["partner_center_lead_links"], kinds={"sql", "table"},
+            description="Domain scans requested for Hunter's scanner; at most one pending per domain.",
+        ),
+        dg.AssetSpec(
+            "partner_center_sync_runs", deps=["partner_center_referrals"], kinds={"sql", "table"},
+            description="One row per sync: counters, skipped by reason and the watermark.",
+        ),
+    ],
+)
+def hunter_tables(
+    context: dg.AssetExecutionContext,
+    config: WriteConfig,
+    hunter_db: HunterDatabase,
+    sync_storage: SyncStorage,
+):
+    """Writes every Hunter table of one sync in a single transaction."""
+    clock = time.monotonic()
+    files = sync_storage.files()
+    summary = files.read_summary()
+    started = datetime.fromisoformat(summary.started_at) if summary.started_at else datetime.now(UTC)
+    run = SyncRunInfo(
+        run_id=context.run_id, started_at=started, full_refresh=summary.full_refresh,
+        pages=summary.pages, max_pages_reached=summary.max_pages_reached,
+    )
+    resolved = files.read_frame(files.resolved, "resolved_referrals")
+    engine = hunter_db.engine()
+    hunter_db.ensure_schema()
+    try:
+        outcome = write_sync(engine, resolved, run, dry_run=config.dry_run)
+    except Exception as exc:
+        if not config.dry_run:
+            record_failed_run(engine, run, f"{type(exc).__name__}: {exc}")
+        raise
+    del resolved
+    counters = outcome.counters()
+    log_referral_events(
+        context.log,
+        outcome.actions.to_dict("records"),
+        outcome.skips.to_dict("records"),
+    )
+    log_event(
+        context.log, SUMMARY, run_id=context.run_id, dry_run=config.dry_run, **counters,
+        watermark=_iso(outcome.watermark), companies_inserted=outcome.companies_inserted,
+        leads_created=outcome.leads_created, links_created=outcome.links_created,
+        links_existing=outcome.links_existing, scans_requested=outcome.scans_requested,
+        max_pages_reached=summary.max_pages_reached,
+    )
+    seconds = round(time.monotonic() - clock, 3)
+    skipped_total = sum(outcome.skipped.values())
+    common = {"dry_run": config.dry_run, "seconds": seconds}
+    with engine.connect() as conn:
+        counts = {table: int(conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar_one())
+                  for table in HUNTER_TABLES}
+    yield dg.MaterializeResult(
+        asset_key="partner_center_referrals",
+        metadata={
+            "dagster/row_count": counts["partner_center_referrals"],
+            **counters,
+            "skipped": skipped_total,
+            "skipped_by_reason": dg.MetadataValue.json({r: outcome.skipped.get(r, 0) for r in SKIP_REASONS}),
+            "watermark": _iso(outcome.watermark) or "none",
+            "max_pages_reached": summary.max_pages_reached,
+            "domain_lists": dg.MetadataValue.json(list_versions()),
+            "preview": dg.MetadataValue.md(previews.actions_preview(outcome.actions)),
+            **common,
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key="companies",
+        metadata={"dagster/row_count": counts["companies"], "inserted": outcome.companies_inserted,
+                  "filled": outcome.companies_filled, **common},
+    )
+    yield dg.MaterializeResult(
+        asset_key="leads",
+        metadata={"dagster/row_count": counts["leads"], "created": outcome.leads_created, **common},
+    )
+    yield dg.MaterializeResult(
+        asset_key="partner_center_lead_links",
+        metadata={"dagster/row_count": counts["partner_center_lead_links"], "created": outcome.links_created,
+                  "linked_existing": outcome.links_existing,
+                  "preview": dg.MetadataValue.md(previews.links_preview(outcome.links)), **common},
+    )
+    yield dg.MaterializeResult(
+        asset_key="domain_scan_requests",
+        metadata={"dagster/row_count": counts["domain_scan_requests"], "requested": outcome.scans_requested,
+                  **common},
+    )
+    yield dg.MaterializeResult(
+        asset_key="partner_center_sync_runs",
+        metadata={"dagster/row_count": counts["partner_center_sync_runs"], "run_status":
+                  "dry run (rolled back)" if config.dry_run else "success", **common},
+    )

@@ -1,0 +1,134 @@
+"""Asset checks: skipped referrals by reason, uniqueness and link/scan-queue quality."""
+
+
+import json
+import os
+
+import dagster as dg
+import sqlalchemy as sa
+
+from partner_center_assets.defs.partner_center.resources import HunterDatabase
+from partner_center_assets.ingest.reasons import SKIP_REASONS, SkipReason
+
+SKIPPED_SHARE_WARN_VARIABLE = "HUNTER_PARTNER_CENTER_SKIPPED_SHARE_WARN"
+DEFAULT_SKIPPED_SHARE_WARN = 0.5
+
+
+def skipped_share_threshold() -> float:
+    raw = os.environ.get(SKIPPED_SHARE_WARN_VARIABLE, "").strip()
+    try:
+        return float(raw) if raw else DEFAULT_SKIPPED_SHARE_WARN
+    except ValueError:
+        return DEFAULT_SKIPPED_SHARE_WARN
+
+
+def _latest_run(conn: sa.Connection, run_id: str) -> sa.RowMapping | None:
+    query = "SELECT * FROM partner_center_sync_runs WHERE run_id = :run_id"
+    row = conn.execute(sa.text(query), {"run_id": run_id}).mappings().first()
+    if row is None:
+        row = (
+            conn.execute(sa.text("SELECT * FROM partner_center_sync_runs ORDER BY started_at DESC LIMIT 1"))
+            .mappings()
+            .first()
+        )
+    return row
+
+
+def _as_dict(value: object) -> dict[str, int]:
+    if isinstance(value, str):
+        value = json.loads(value)
+    return {str(k): int(v) for k, v in dict(value or {}).items()}
+
+
+@dg.asset_check(
+    asset="partner_center_referrals",
+    description=(
+        "Referrals skipped in the latest sync, one count per reason (zeros included). Warns when any "
+        "payload was invalid or the skipped share passes HUNTER_PARTNER_CENTER_SKIPPED_SHARE_WARN."
+    ),
+)
+def skipped_by_reason(context: dg.AssetCheckExecutionContext, hunter_db: HunterDatabase) -> dg.AssetCheckResult:
+    with hunter_db.engine().connect() as conn:
+        run = _latest_run(conn, context.run_id)
+    if run is None:
+        return dg.AssetCheckResult(
+            passed=False, severity=dg.AssetCheckSeverity.WARN, description="No sync has run yet.",
+            metadata={reason: 0 for reason in SKIP_REASONS},
+        )
+    stored = _as_dict(run["skipped"])
+    counts = {reason: stored.get(reason, 0) for reason in SKIP_REASONS}
+    skipped = sum(counts.values())
+    fetched = int(run["fetched"] or 0)
+    share = skipped / fetched if fetched else 0.0
+    threshold = skipped_share_threshold()
+    problems = []
+    if counts[SkipReason.INVALID_PAYLOAD] > 0:
+        problems.append(f"{counts[SkipReason.INVALID_PAYLOAD]} invalid payload(s)")
+    if share > threshold:
+        problems.append(f"{share:.0%} of fetched referrals skipped (threshold {threshold:.0%})")
+    table = "| reason | referrals |\n|---|---|\n" + "\n".join(f"| {r} | {n} |" for r, n in counts.items())
+    return dg.AssetCheckResult(
+        passed=not problems,
+        severity=dg.AssetCheckSeverity.WARN,
+        description="; ".join(problems) or f"{skipped} of {fetched} fetched referrals skipped.",
+        metadata={
+            **counts,
+            "skipped": skipped,
+            "fetched": fetched,
+            "inserted": int(run["inserted"] or 0),
+            "updated": int(run["updated"] or 0),
+            "unchanged": int(run["unchanged"] or 0),
+            "skipped_share": float(round(share, 4)),
+            "skipped_share_threshold": threshold,
+            "sync_run_id": str(run["run_id"]),
+            "sync_status": str(run["status"]),
+            "max_pages_reached": bool(run["max_pages_reached"]),
+            "reasons": dg.MetadataValue.md(table),
+        },
+    )
+
+
+def _scalar(hunter_db: HunterDatabase, sql: str) -> int:
+    with hunter_db.engine().connect() as conn:
+        return int(conn.execute(sa.text(sql)).scalar() or 0)
+
+
+@dg.asset_check(asset="partner_center_referrals", description="Every referral id is stored once.")
+def unique_referral_ids(hunter_db: HunterDatabase) -> dg.AssetCheckResult:
+    duplicates = _scalar(hunter_db, "SELECT count(*) - count(DISTINCT id) FROM partner_center_referrals")
+    return dg.AssetCheckResult(passed=duplicates == 0, metadata={"duplicate_ids": duplicates})
+
+
+@dg.asset_check(
+    asset="partner_center_lead_links",
+    description="Each stored referral with a domain has exactly one lead link, and every link has its referral.",
+)
+def one_link_per_ingested_referral(hunter_db: HunterDatabase) -> dg.AssetCheckResult:
+    unlinked = _scalar(
+        hunter_db,
+        "SELECT count(*) FROM partner_center_referrals r LEFT JOIN partner_center_lead_links l "
+        "ON l.referral_id = r.id WHERE r.domain IS NOT NULL AND l.referral_id IS NULL",
+    )
+    orphans = _scalar(
+        hunter_db,
+        "SELECT count(*) FROM partner_center_lead_links l LEFT JOIN partner_center_referrals r "
+        "ON r.id = l.referral_id WHERE r.id IS NULL",
+    )
+    dangling = _scalar(
+        hunter_db,
+        "SELECT count(*) FROM partner_center_lead_links l LEFT JOIN leads d ON d.id = l.lead_id WHERE d.id IS NULL",
+    )
+    return dg.AssetCheckResult(
+        passed=unlinked == 0 and orphans == 0 and dangling == 0,
+        metadata={"unlinked_referrals": unlinked, "links_without_referral": orphans, "links_without_lead": dangling},
+    )
+
+
+@dg.asset_check(asset="domain_scan_requests", description="At most one pending scan request per domain.")
+def no_pending_scan_duplicates(hunter_db: HunterDatabase) -> dg.AssetCheckResult:
+    duplicated = _scalar(
+        hunter_db,
+        "SELECT count(*) FROM (SELECT domain FROM domain_scan_requests WHERE status = 'pending' "
+        "GROUP BY domain HAVING count(*) > 1) d",
+    )
+    return dg.AssetCheckResult(passed=duplicated == 0, metadata={"domains_with_duplicate_pending": duplicated})

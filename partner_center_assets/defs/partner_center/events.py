@@ -1,0 +1,61 @@
+"""Structured events of the contract (§2): one JSON object per line with an ``"event"`` key.
+
+They go through Dagster's logger, so they are in the run's event log and on stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+FETCHED = "partner_center_referrals_fetched"
+SKIPPED = "partner_center_referral_skipped"
+INGESTED = "partner_center_referral_ingested"
+SUMMARY = "partner_center_sync_summary"
+
+REFERRAL_EVENT_LIMIT_VARIABLE = "HUNTER_PARTNER_CENTER_REFERRAL_EVENT_LIMIT"
+DEFAULT_REFERRAL_EVENT_LIMIT = 1000
+
+
+def event_line(event: str, **fields: Any) -> str:
+    return json.dumps({"event": event, **fields}, default=str, ensure_ascii=False)
+
+
+def log_event(logger: logging.Logger, event: str, level: int = logging.INFO, **fields: Any) -> None:
+    logger.log(level, event_line(event, **fields))
+
+
+def referral_event_limit() -> int:
+    """Per-referral debug events per sync (each one is a stored Dagster event); -1 = no limit."""
+    raw = os.environ.get(REFERRAL_EVENT_LIMIT_VARIABLE, "").strip()
+    try:
+        return int(raw) if raw else DEFAULT_REFERRAL_EVENT_LIMIT
+    except ValueError:
+        return DEFAULT_REFERRAL_EVENT_LIMIT
+
+
+def log_referral_events(
+    logger: logging.Logger,
+    ingested: Iterable[Mapping[str, Any]],
+    skipped: Iterable[Mapping[str, Any]],
+) -> int:
+    """Log ``partner_center_referral_ingested``/``_skipped`` at debug level, up to the limit."""
+    limit = referral_event_limit()
+    logged = 0
+    omitted = 0
+    for event, rows in ((INGESTED, ingested), (SKIPPED, skipped)):
+        for row in rows:
+            if limit >= 0 and logged >= limit:
+                omitted += 1
+                continue
+            log_event(logger, event, logging.DEBUG, **row)
+            logged += 1
+    if omitted:
+        logger.info(
+            f"{omitted} further per-referral events were not logged "
+            f"({REFERRAL_EVENT_LIMIT_VARIABLE}={limit}; -1 logs all)"
+        )
+    return logged
