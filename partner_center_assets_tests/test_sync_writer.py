@@ -15,19 +15,44 @@ from partner_center_assets.hunter_db.sync_writer import STAGE_TYPES, SyncRunInfo
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 
 
-def row(referral_id: str, *, domain: str | None = "contoso.com", status: str = "Active",
-        updated: datetime = T0, created: datetime = T0, new_skip_reason: str | None = None,
-        skip_reason: str | None = None, deal_value: float | None = 1000.0, name: str = "Deal",
-        customer_name: str | None = "Contoso", country: str | None = "US", seq: int = 0) -> dict:
+def row(
+    referral_id: str,
+    *,
+    domain: str | None = "contoso.com",
+    status: str = "Active",
+    updated: datetime = T0,
+    created: datetime = T0,
+    new_skip_reason: str | None = None,
+    skip_reason: str | None = None,
+    deal_value: float | None = 1000.0,
+    name: str = "Deal",
+    customer_name: str | None = "Contoso",
+    country: str | None = "US",
+    seq: int = 0,
+) -> dict:
     return {
-        "fetch_seq": seq, "stream": "discovery", "id": referral_id, "engagement_id": "e-" + referral_id,
-        "external_reference_id": None, "name": name, "status": status, "substatus": "Accepted",
-        "type": "Shared", "qualification": "SalesQualified", "direction": "Incoming",
-        "customer_name": customer_name, "customer_country": country, "deal_value": deal_value,
-        "currency": "USD", "created_at": created, "updated_at": updated, "domain": domain,
+        "fetch_seq": seq,
+        "stream": "discovery",
+        "id": referral_id,
+        "engagement_id": "e-" + referral_id,
+        "external_reference_id": None,
+        "name": name,
+        "status": status,
+        "substatus": "Accepted",
+        "type": "Shared",
+        "qualification": "SalesQualified",
+        "direction": "Incoming",
+        "customer_name": customer_name,
+        "customer_country": country,
+        "deal_value": deal_value,
+        "currency": "USD",
+        "created_at": created,
+        "updated_at": updated,
+        "domain": domain,
         "domain_source": "customer_team" if domain else None,
         "raw_payload": f'{{"id":"{referral_id}","status":"{status}","dealValue":{deal_value or 0}}}',
-        "payload_hash": f"{referral_id}-{status}-{deal_value}-{name}", "new_skip_reason": new_skip_reason,
+        "payload_hash": f"{referral_id}-{status}-{deal_value}-{name}",
+        "new_skip_reason": new_skip_reason,
         "skip_reason": skip_reason,
     }
 
@@ -60,12 +85,18 @@ def test_first_sync_inserts_referrals_and_counts_them(engine):
     outcome = sync(engine, row("a"), row("b", domain="fabrikam.com"))
     assert (outcome.fetched, outcome.inserted, outcome.updated, outcome.unchanged) == (2, 2, 0, 0)
     assert table(engine, "SELECT id, domain FROM partner_center_referrals ORDER BY id") == [
-        ("a", "contoso.com"), ("b", "fabrikam.com")]
+        ("a", "contoso.com"),
+        ("b", "fabrikam.com"),
+    ]
 
 
 def test_new_referral_with_a_skip_reason_is_not_stored_and_is_counted(engine):
-    outcome = sync(engine, row("a", new_skip_reason="status_not_allowed", status="Closed"),
-                   row("b", skip_reason="invalid_payload"), row("c", skip_reason="duplicate"))
+    outcome = sync(
+        engine,
+        row("a", new_skip_reason="status_not_allowed", status="Closed"),
+        row("b", skip_reason="invalid_payload"),
+        row("c", skip_reason="duplicate"),
+    )
     assert outcome.inserted == 0
     assert outcome.skipped["status_not_allowed"] == 1
     assert outcome.skipped["invalid_payload"] == 1
@@ -76,8 +107,12 @@ def test_new_referral_with_a_skip_reason_is_not_stored_and_is_counted(engine):
 def test_existing_referral_is_updated_whatever_its_status(engine):
     sync(engine, row("a"))
     later = T0 + timedelta(days=1)
-    outcome = sync(engine, row("a", status="Closed", updated=later, new_skip_reason="status_not_allowed"),
-                   run_id="run-2", now=later)
+    outcome = sync(
+        engine,
+        row("a", status="Closed", updated=later, new_skip_reason="status_not_allowed"),
+        run_id="run-2",
+        now=later,
+    )
     assert (outcome.updated, outcome.unchanged, outcome.inserted) == (1, 0, 0)
     assert sum(outcome.skipped.values()) == 0
     assert table(engine, "SELECT status FROM partner_center_referrals") == [("Closed",)]
@@ -97,40 +132,59 @@ def test_domain_is_kept_when_the_new_payload_resolves_none(engine):
 
 
 def test_first_referral_of_a_domain_creates_a_lead_and_later_ones_link_to_it(engine):
-    outcome = sync(engine, row("b", created=T0 + timedelta(seconds=1)), row("a", created=T0),
-                   row("c", domain="fabrikam.com"))
+    outcome = sync(
+        engine,
+        row("b", created=T0 + timedelta(seconds=1)),
+        row("a", created=T0),
+        row("c", domain="fabrikam.com"),
+    )
     links = table(engine, "SELECT referral_id, link_type FROM partner_center_lead_links ORDER BY referral_id")
     assert links == [("a", "created"), ("b", "linked_existing"), ("c", "created")]
     assert table(engine, "SELECT external_id, domain, source FROM leads ORDER BY external_id") == [
-        ("a", "contoso.com", "partner_center"), ("c", "fabrikam.com", "partner_center")]
+        ("a", "contoso.com", "partner_center"),
+        ("c", "fabrikam.com", "partner_center"),
+    ]
     assert (outcome.leads_created, outcome.links_created, outcome.links_existing) == (2, 2, 1)
 
 
 def test_pre_existing_lead_of_the_domain_is_linked_as_linked_existing(engine):
     with engine.begin() as conn:
-        conn.execute(sa.text(
-            "INSERT INTO leads (id, domain, source, external_id, created_at, updated_at) VALUES "
-            "(7, 'Contoso.com', 'crm', 'x1', :t, :t), (5, 'contoso.com', 'crm', 'x2', :later, :later)"),
-            {"t": T0 - timedelta(days=3), "later": T0 - timedelta(days=1)})
+        conn.execute(
+            sa.text(
+                "INSERT INTO leads (id, domain, source, external_id, created_at, updated_at) VALUES "
+                "(7, 'Contoso.com', 'crm', 'x1', :t, :t), (5, 'contoso.com', 'crm', 'x2', :later, :later)"
+            ),
+            {"t": T0 - timedelta(days=3), "later": T0 - timedelta(days=1)},
+        )
     sync(engine, row("a"))
-    assert table(engine, "SELECT lead_id, link_type FROM partner_center_lead_links") == [(7, "linked_existing")]
+    assert table(engine, "SELECT lead_id, link_type FROM partner_center_lead_links") == [
+        (7, "linked_existing")
+    ]
     assert table(engine, "SELECT count(*) FROM leads") == [(2,)]
 
 
 def test_new_lead_ids_do_not_collide_with_ids_inserted_by_others(engine):
     with engine.begin() as conn:
-        conn.execute(sa.text(
-            "INSERT INTO leads (id, domain, source, external_id, created_at, updated_at) "
-            "VALUES (1, 'other.com', 'crm', 'x', :t, :t)"), {"t": T0})
+        conn.execute(
+            sa.text(
+                "INSERT INTO leads (id, domain, source, external_id, created_at, updated_at) "
+                "VALUES (1, 'other.com', 'crm', 'x', :t, :t)"
+            ),
+            {"t": T0},
+        )
     sync(engine, row("a"))
     assert table(engine, "SELECT count(DISTINCT id) FROM leads") == [(2,)]
 
 
 def test_company_keeps_its_values_and_gets_nulls_filled(engine):
     with engine.begin() as conn:
-        conn.execute(sa.text(
-            "INSERT INTO companies (id, domain, name, country, created_at, updated_at) "
-            "VALUES (3, 'contoso.com', 'Contoso Ltd', NULL, :t, :t)"), {"t": T0})
+        conn.execute(
+            sa.text(
+                "INSERT INTO companies (id, domain, name, country, created_at, updated_at) "
+                "VALUES (3, 'contoso.com', 'Contoso Ltd', NULL, :t, :t)"
+            ),
+            {"t": T0},
+        )
     sync(engine, row("a", customer_name="Other Name", country="GB"))
     assert table(engine, "SELECT id, name, country FROM companies") == [(3, "Contoso Ltd", "GB")]
 
@@ -139,7 +193,8 @@ def test_one_pending_scan_request_per_domain(engine):
     sync(engine, row("a"), row("b"))
     sync(engine, row("c"), run_id="run-2")
     assert table(engine, "SELECT domain, referral_id, status FROM domain_scan_requests") == [
-        ("contoso.com", "a", "pending")]
+        ("contoso.com", "a", "pending")
+    ]
 
 
 def test_scan_is_requested_again_once_the_previous_one_is_done(engine):
@@ -148,7 +203,9 @@ def test_scan_is_requested_again_once_the_previous_one_is_done(engine):
         conn.execute(sa.text("UPDATE domain_scan_requests SET status = 'done'"))
     sync(engine, row("c"), run_id="run-2")
     assert table(engine, "SELECT referral_id, status FROM domain_scan_requests ORDER BY id") == [
-        ("a", "done"), ("c", "pending")]
+        ("a", "done"),
+        ("c", "pending"),
+    ]
 
 
 def test_linked_referral_gets_nothing_new_when_its_domain_changes(engine):
@@ -197,5 +254,6 @@ def test_hostile_text_and_emoji_are_stored_as_received(engine):
     hostile = "Robert'); DROP TABLE leads;-- \U0001f680 \\ \" ' \t"
     sync(engine, row("a", name=hostile, customer_name="Ünïcødé 株式会社"))
     assert table(engine, "SELECT name, customer_name FROM partner_center_referrals") == [
-        (hostile, "Ünïcødé 株式会社")]
+        (hostile, "Ünïcødé 株式会社")
+    ]
     assert table(engine, "SELECT count(*) FROM leads") == [(1,)]

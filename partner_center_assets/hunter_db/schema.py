@@ -81,7 +81,10 @@ domain_scan_requests = sa.Table(
     "domain_scan_requests",
     metadata,
     sa.Column(
-        "id", sa.BigInteger, server_default=sa.text("nextval('domain_scan_requests_id_seq')"), primary_key=True
+        "id",
+        sa.BigInteger,
+        server_default=sa.text("nextval('domain_scan_requests_id_seq')"),
+        primary_key=True,
     ),
     sa.Column("domain", sa.Text, nullable=False),
     sa.Column("source", sa.Text, nullable=False),

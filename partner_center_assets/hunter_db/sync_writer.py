@@ -3,7 +3,7 @@
 Everything commits in one transaction, under the sync lock, so a crash leaves the previous state
 and a re-run converges. Every write is set-based: the batch is staged into a temporary table and
 merged with one ``INSERT … SELECT … ON CONFLICT`` per table. The rules are those of the contract
-(§4.3–§4.6).
+(§4.3 to §4.6).
 """
 
 from __future__ import annotations
@@ -51,8 +51,19 @@ STAGE_TYPES = {
     "new_skip_reason": "text",
     "fetch_seq": "int",
 }
-STAGE_TYPES = {k: STAGE_TYPES[k] for k in ("id", *DERIVED_COLUMNS, "domain", "domain_source",
-                                            "raw_payload", "payload_hash", "new_skip_reason", "fetch_seq")}
+STAGE_TYPES = {
+    k: STAGE_TYPES[k]
+    for k in (
+        "id",
+        *DERIVED_COLUMNS,
+        "domain",
+        "domain_source",
+        "raw_payload",
+        "payload_hash",
+        "new_skip_reason",
+        "fetch_seq",
+    )
+}
 
 ACTION_INSERTED = "inserted"
 ACTION_UPDATED = "updated"
@@ -228,8 +239,11 @@ def _merge_referrals(conn: Connection, outcome: SyncOutcome, now: datetime) -> N
     action[new_ok] = ACTION_INSERTED
     action[existed & changed_mask] = ACTION_UPDATED
     outcome.actions = pd.DataFrame(
-        {"id": classified.loc[~new_skipped, "id"], "domain": classified.loc[~new_skipped, "domain"],
-         "action": action[~new_skipped]}
+        {
+            "id": classified.loc[~new_skipped, "id"],
+            "domain": classified.loc[~new_skipped, "domain"],
+            "action": action[~new_skipped],
+        }
     )
     late_skips = classified.loc[new_skipped, ["id", "new_skip_reason"]].rename(
         columns={"new_skip_reason": "reason"}
@@ -241,9 +255,7 @@ def _merge_referrals(conn: Connection, outcome: SyncOutcome, now: datetime) -> N
     select_columns = ", ".join(
         f"CAST(t.raw_payload AS {_json_cast(conn)})" if c == "raw_payload" else f't."{c}"' for c in columns
     )
-    updates = ", ".join(
-        f'"{c}" = excluded."{c}"' for c in (*DERIVED_COLUMNS, "raw_payload", "payload_hash")
-    )
+    updates = ", ".join(f'"{c}" = excluded."{c}"' for c in (*DERIVED_COLUMNS, "raw_payload", "payload_hash"))
     updates += (
         ", domain = COALESCE(excluded.domain, partner_center_referrals.domain)"
         ", domain_source = CASE WHEN excluded.domain IS NULL THEN partner_center_referrals.domain_source"
@@ -294,11 +306,16 @@ def _link_referrals(conn: Connection, outcome: SyncOutcome, now: datetime) -> No
         }
     )
     stage_frame(
-        conn, "pc_domains", domains, {"domain": "text", "name": "text", "country": "text", "first_referral": "text"}
+        conn,
+        "pc_domains",
+        domains,
+        {"domain": "text", "name": "text", "country": "text", "first_referral": "text"},
     )
     _upsert_companies(conn, outcome, now)
     company_ids = dict(
-        conn.execute(sa.text("SELECT c.domain, c.id FROM companies c JOIN pc_domains d ON d.domain = c.domain")).all()
+        conn.execute(
+            sa.text("SELECT c.domain, c.id FROM companies c JOIN pc_domains d ON d.domain = c.domain")
+        ).all()
     )
     existing_leads = dict(
         conn.execute(
@@ -320,7 +337,9 @@ def _link_referrals(conn: Connection, outcome: SyncOutcome, now: datetime) -> No
                 "external_id": new_leads["first_referral"],
             }
         )
-        stage_frame(conn, "pc_new_leads", rows, {"company_id": "int", "domain": "text", "external_id": "text"})
+        stage_frame(
+            conn, "pc_new_leads", rows, {"company_id": "int", "domain": "text", "external_id": "text"}
+        )
         id_expr = _next_ids(conn, "leads", "leads_id_seq")
         conn.execute(
             sa.text(
@@ -429,7 +448,9 @@ def _next_ids(conn: Connection, table: str, sequence: str) -> str:
     return f"(SELECT COALESCE(MAX(id), 0) FROM {table}) + row_number() OVER ()"
 
 
-def _write_run_row(conn: Connection, run: SyncRunInfo, outcome: SyncOutcome, now: datetime, *, status: str) -> None:
+def _write_run_row(
+    conn: Connection, run: SyncRunInfo, outcome: SyncOutcome, now: datetime, *, status: str
+) -> None:
     upsert_run(
         conn,
         run,

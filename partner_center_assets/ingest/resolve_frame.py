@@ -42,7 +42,9 @@ def referrals_from_frame(frame: pd.DataFrame) -> Iterator[NormalizedReferral]:
         yield NormalizedReferral(**values)
 
 
-def resolve_normalized_frame(frame: pd.DataFrame, resolver: DomainResolver, *, direction: str) -> pd.DataFrame:
+def resolve_normalized_frame(
+    frame: pd.DataFrame, resolver: DomainResolver, *, direction: str
+) -> pd.DataFrame:
     """The resolved frame (``RESOLVED_COLUMNS``) of a normalized one."""
     referrals = list(referrals_from_frame(frame))
     duplicates = mark_duplicates(referrals)
@@ -50,7 +52,9 @@ def resolve_normalized_frame(frame: pd.DataFrame, resolver: DomainResolver, *, d
     for referral in referrals:
         if referral.invalid_detail is not None:
             resolved.append(
-                ResolvedReferral(referral, SkipReason.INVALID_PAYLOAD, None, None, INVALID_DOMAIN_DETAIL, None)
+                ResolvedReferral(
+                    referral, SkipReason.INVALID_PAYLOAD, None, None, INVALID_DOMAIN_DETAIL, None
+                )
             )
             continue
         resolution = resolver.resolve(json.loads(referral.raw_payload))
@@ -59,7 +63,9 @@ def resolve_normalized_frame(frame: pd.DataFrame, resolver: DomainResolver, *, d
         if skip is None:
             new_skip = new_referral_skip_reason(referral, domain=resolution.domain, direction=direction)
         resolved.append(
-            ResolvedReferral(referral, skip, resolution.domain, resolution.source, resolution.detail, new_skip)
+            ResolvedReferral(
+                referral, skip, resolution.domain, resolution.source, resolution.detail, new_skip
+            )
         )
     return resolved_to_frame(resolved)
 

@@ -1,21 +1,29 @@
 """The Partner Center assets: raw pages → normalized → domain-resolved → Hunter tables."""
 
-
 import json
 import time
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
-import pandas as pd
 
 from partner_center_assets.client import StreamStats, build_referral_query
 from partner_center_assets.defs.partner_center import previews
 from partner_center_assets.defs.partner_center.events import FETCHED, SUMMARY, log_event, log_referral_events
 from partner_center_assets.defs.partner_center.resources import HunterDatabase, PartnerCenter, SyncStorage
-from partner_center_assets.hunter_db.sync_writer import SyncRunInfo, record_failed_run, referrals_stored, \
-    stored_watermark, write_sync
+from partner_center_assets.hunter_db.sync_writer import (
+    SyncRunInfo,
+    record_failed_run,
+    referrals_stored,
+    stored_watermark,
+    write_sync,
+)
 from partner_center_assets.ingest.mail_lists import list_versions
-from partner_center_assets.ingest.normalize import STREAM_CHANGES, STREAM_DISCOVERY, normalize_referral, to_frame
+from partner_center_assets.ingest.normalize import (
+    STREAM_CHANGES,
+    STREAM_DISCOVERY,
+    normalize_referral,
+    to_frame,
+)
 from partner_center_assets.ingest.reasons import SKIP_REASONS
 from partner_center_assets.ingest.resolve_frame import resolve_normalized_frame
 from partner_center_assets.sync_files import FetchSummary
@@ -70,11 +78,19 @@ def raw_referral_pages(
     cutoff = None
     if watermark is not None and not config.full_refresh:
         cutoff = watermark - timedelta(minutes=settings.lookback_minutes)
-    streams = [(STREAM_DISCOVERY, build_referral_query(
-        direction=settings.direction, statuses=settings.statuses, top=settings.top))]
+    streams = [
+        (
+            STREAM_DISCOVERY,
+            build_referral_query(direction=settings.direction, statuses=settings.statuses, top=settings.top),
+        )
+    ]
     if has_referrals:
-        streams.append((STREAM_CHANGES, build_referral_query(
-            direction=settings.direction, statuses=["Closed"], top=settings.top)))
+        streams.append(
+            (
+                STREAM_CHANGES,
+                build_referral_query(direction=settings.direction, statuses=["Closed"], top=settings.top),
+            )
+        )
 
     summary = FetchSummary(
         full_refresh=config.full_refresh,
@@ -92,15 +108,26 @@ def raw_referral_pages(
                 for page in client.iter_referral_pages(
                     stream, query, cutoff=cutoff, max_pages=settings.max_pages, stats=stats
                 ):
-                    out.write(json.dumps({"stream": stream, "page": page.page_number, "records": page.records}))
+                    out.write(
+                        json.dumps({"stream": stream, "page": page.page_number, "records": page.records})
+                    )
                     out.write("\n")
                     log_event(
-                        context.log, FETCHED, stream=stream, page=page.page_number, records=len(page.records),
-                        status_code=page.status_code, request_id=page.request_id, odata_count=page.odata_count,
+                        context.log,
+                        FETCHED,
+                        stream=stream,
+                        page=page.page_number,
+                        records=len(page.records),
+                        status_code=page.status_code,
+                        request_id=page.request_id,
+                        odata_count=page.odata_count,
                     )
                 summary.streams[stream] = {
-                    "pages": stats.pages, "records": stats.records, "requests": stats.requests,
-                    "retries": stats.retries, "stop_reason": stats.stop_reason,
+                    "pages": stats.pages,
+                    "records": stats.records,
+                    "requests": stats.requests,
+                    "retries": stats.retries,
+                    "stop_reason": stats.stop_reason,
                     "max_pages_reached": stats.max_pages_reached,
                 }
                 summary.pages += stats.pages
@@ -110,7 +137,9 @@ def raw_referral_pages(
                 summary.throttled_seconds += stats.throttled_seconds
                 summary.max_pages_reached = summary.max_pages_reached or stats.max_pages_reached
     except Exception as exc:
-        record_failed_run(hunter_db.engine(), SyncRunInfo(run_id=context.run_id, started_at=started), str(exc))
+        record_failed_run(
+            hunter_db.engine(), SyncRunInfo(run_id=context.run_id, started_at=started), str(exc)
+        )
         raise
     finally:
         client.close()
@@ -146,7 +175,9 @@ def raw_referral_pages(
     deps=[raw_referral_pages],
     description="One typed row per fetched record, timestamps parsed to UTC, invalid payloads marked.",
 )
-def normalized_referrals(context: dg.AssetExecutionContext, sync_storage: SyncStorage) -> dg.MaterializeResult:
+def normalized_referrals(
+    context: dg.AssetExecutionContext, sync_storage: SyncStorage
+) -> dg.MaterializeResult:
     clock = time.monotonic()
     files = sync_storage.files()
     items = []
@@ -154,7 +185,9 @@ def normalized_referrals(context: dg.AssetExecutionContext, sync_storage: SyncSt
     for page in files.read_pages():
         records = page.get("records")
         for record in records if isinstance(records, list) else []:
-            items.append(normalize_referral(record, fetch_seq=seq, stream=page.get("stream", STREAM_DISCOVERY)))
+            items.append(
+                normalize_referral(record, fetch_seq=seq, stream=page.get("stream", STREAM_DISCOVERY))
+            )
             seq += 1
     frame = to_frame(items)
     del items
@@ -222,23 +255,33 @@ def resolved_referrals(
             freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=26)),
         ),
         dg.AssetSpec(
-            "companies", deps=["partner_center_referrals"], kinds={"sql", "table"},
+            "companies",
+            deps=["partner_center_referrals"],
+            kinds={"sql", "table"},
             description="Companies by domain; an existing company only gets its empty fields filled.",
         ),
         dg.AssetSpec(
-            "leads", deps=["partner_center_referrals", "companies"], kinds={"sql", "table"},
+            "leads",
+            deps=["partner_center_referrals", "companies"],
+            kinds={"sql", "table"},
             description="Hunter leads; a referral links to the oldest lead of its domain or creates one.",
         ),
         dg.AssetSpec(
-            "partner_center_lead_links", deps=["partner_center_referrals", "leads"], kinds={"sql", "table"},
+            "partner_center_lead_links",
+            deps=["partner_center_referrals", "leads"],
+            kinds={"sql", "table"},
             description="One link per referral with a domain: linked_existing or created.",
         ),
         dg.AssetSpec(
-            "domain_scan_requests", deps=["partner_center_lead_links"], kinds={"sql", "table"},
+            "domain_scan_requests",
+            deps=["partner_center_lead_links"],
+            kinds={"sql", "table"},
             description="Domain scans requested for Hunter's scanner; at most one pending per domain.",
         ),
         dg.AssetSpec(
-            "partner_center_sync_runs", deps=["partner_center_referrals"], kinds={"sql", "table"},
+            "partner_center_sync_runs",
+            deps=["partner_center_referrals"],
+            kinds={"sql", "table"},
             description="One row per sync: counters, skipped by reason and the watermark.",
         ),
     ],
@@ -255,8 +298,11 @@ def hunter_tables(
     summary = files.read_summary()
     started = datetime.fromisoformat(summary.started_at) if summary.started_at else datetime.now(UTC)
     run = SyncRunInfo(
-        run_id=context.run_id, started_at=started, full_refresh=summary.full_refresh,
-        pages=summary.pages, max_pages_reached=summary.max_pages_reached,
+        run_id=context.run_id,
+        started_at=started,
+        full_refresh=summary.full_refresh,
+        pages=summary.pages,
+        max_pages_reached=summary.max_pages_reached,
     )
     resolved = files.read_frame(files.resolved, "resolved_referrals")
     engine = hunter_db.engine()
@@ -275,18 +321,27 @@ def hunter_tables(
         outcome.skips.to_dict("records"),
     )
     log_event(
-        context.log, SUMMARY, run_id=context.run_id, dry_run=config.dry_run, **counters,
-        watermark=_iso(outcome.watermark), companies_inserted=outcome.companies_inserted,
-        leads_created=outcome.leads_created, links_created=outcome.links_created,
-        links_existing=outcome.links_existing, scans_requested=outcome.scans_requested,
+        context.log,
+        SUMMARY,
+        run_id=context.run_id,
+        dry_run=config.dry_run,
+        **counters,
+        watermark=_iso(outcome.watermark),
+        companies_inserted=outcome.companies_inserted,
+        leads_created=outcome.leads_created,
+        links_created=outcome.links_created,
+        links_existing=outcome.links_existing,
+        scans_requested=outcome.scans_requested,
         max_pages_reached=summary.max_pages_reached,
     )
     seconds = round(time.monotonic() - clock, 3)
     skipped_total = sum(outcome.skipped.values())
     common = {"dry_run": config.dry_run, "seconds": seconds}
     with engine.connect() as conn:
-        counts = {table: int(conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar_one())
-                  for table in HUNTER_TABLES}
+        counts = {
+            table: int(conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar_one())
+            for table in HUNTER_TABLES
+        }
     yield dg.MaterializeResult(
         asset_key="partner_center_referrals",
         metadata={
@@ -303,8 +358,12 @@ def hunter_tables(
     )
     yield dg.MaterializeResult(
         asset_key="companies",
-        metadata={"dagster/row_count": counts["companies"], "inserted": outcome.companies_inserted,
-                  "filled": outcome.companies_filled, **common},
+        metadata={
+            "dagster/row_count": counts["companies"],
+            "inserted": outcome.companies_inserted,
+            "filled": outcome.companies_filled,
+            **common,
+        },
     )
     yield dg.MaterializeResult(
         asset_key="leads",
@@ -312,17 +371,27 @@ def hunter_tables(
     )
     yield dg.MaterializeResult(
         asset_key="partner_center_lead_links",
-        metadata={"dagster/row_count": counts["partner_center_lead_links"], "created": outcome.links_created,
-                  "linked_existing": outcome.links_existing,
-                  "preview": dg.MetadataValue.md(previews.links_preview(outcome.links)), **common},
+        metadata={
+            "dagster/row_count": counts["partner_center_lead_links"],
+            "created": outcome.links_created,
+            "linked_existing": outcome.links_existing,
+            "preview": dg.MetadataValue.md(previews.links_preview(outcome.links)),
+            **common,
+        },
     )
     yield dg.MaterializeResult(
         asset_key="domain_scan_requests",
-        metadata={"dagster/row_count": counts["domain_scan_requests"], "requested": outcome.scans_requested,
-                  **common},
+        metadata={
+            "dagster/row_count": counts["domain_scan_requests"],
+            "requested": outcome.scans_requested,
+            **common,
+        },
     )
     yield dg.MaterializeResult(
         asset_key="partner_center_sync_runs",
-        metadata={"dagster/row_count": counts["partner_center_sync_runs"], "run_status":
-                  "dry run (rolled back)" if config.dry_run else "success", **common},
+        metadata={
+            "dagster/row_count": counts["partner_center_sync_runs"],
+            "run_status": "dry run (rolled back)" if config.dry_run else "success",
+            **common,
+        },
     )

@@ -1,6 +1,5 @@
 """Asset checks: skipped referrals by reason, uniqueness and link/scan-queue quality."""
 
-
 import json
 import os
 
@@ -47,12 +46,16 @@ def _as_dict(value: object) -> dict[str, int]:
         "payload was invalid or the skipped share passes HUNTER_PARTNER_CENTER_SKIPPED_SHARE_WARN."
     ),
 )
-def skipped_by_reason(context: dg.AssetCheckExecutionContext, hunter_db: HunterDatabase) -> dg.AssetCheckResult:
+def skipped_by_reason(
+    context: dg.AssetCheckExecutionContext, hunter_db: HunterDatabase
+) -> dg.AssetCheckResult:
     with hunter_db.engine().connect() as conn:
         run = _latest_run(conn, context.run_id)
     if run is None:
         return dg.AssetCheckResult(
-            passed=False, severity=dg.AssetCheckSeverity.WARN, description="No sync has run yet.",
+            passed=False,
+            severity=dg.AssetCheckSeverity.WARN,
+            description="No sync has run yet.",
             metadata={reason: 0 for reason in SKIP_REASONS},
         )
     stored = _as_dict(run["skipped"])
@@ -101,7 +104,9 @@ def unique_referral_ids(hunter_db: HunterDatabase) -> dg.AssetCheckResult:
 
 @dg.asset_check(
     asset="partner_center_lead_links",
-    description="Each stored referral with a domain has exactly one lead link, and every link has its referral.",
+    description=(
+        "Each stored referral with a domain has exactly one lead link, and every link has its referral."
+    ),
 )
 def one_link_per_ingested_referral(hunter_db: HunterDatabase) -> dg.AssetCheckResult:
     unlinked = _scalar(
@@ -116,11 +121,16 @@ def one_link_per_ingested_referral(hunter_db: HunterDatabase) -> dg.AssetCheckRe
     )
     dangling = _scalar(
         hunter_db,
-        "SELECT count(*) FROM partner_center_lead_links l LEFT JOIN leads d ON d.id = l.lead_id WHERE d.id IS NULL",
+        "SELECT count(*) FROM partner_center_lead_links l LEFT JOIN leads d ON d.id = l.lead_id "
+        "WHERE d.id IS NULL",
     )
     return dg.AssetCheckResult(
         passed=unlinked == 0 and orphans == 0 and dangling == 0,
-        metadata={"unlinked_referrals": unlinked, "links_without_referral": orphans, "links_without_lead": dangling},
+        metadata={
+            "unlinked_referrals": unlinked,
+            "links_without_referral": orphans,
+            "links_without_lead": dangling,
+        },
     )
 
 
@@ -131,4 +141,6 @@ def no_pending_scan_duplicates(hunter_db: HunterDatabase) -> dg.AssetCheckResult
         "SELECT count(*) FROM (SELECT domain FROM domain_scan_requests WHERE status = 'pending' "
         "GROUP BY domain HAVING count(*) > 1) d",
     )
-    return dg.AssetCheckResult(passed=duplicated == 0, metadata={"domains_with_duplicate_pending": duplicated})
+    return dg.AssetCheckResult(
+        passed=duplicated == 0, metadata={"domains_with_duplicate_pending": duplicated}
+    )

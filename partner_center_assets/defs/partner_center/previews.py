@@ -16,7 +16,16 @@ def _markdown(frame: pd.DataFrame) -> str:
 def normalized_preview(frame: pd.DataFrame) -> str:
     if frame.empty:
         return "_no rows_"
-    columns = ["id", "stream", "status", "substatus", "customer_country", "deal_value", "currency", "updated_at"]
+    columns = [
+        "id",
+        "stream",
+        "status",
+        "substatus",
+        "customer_country",
+        "deal_value",
+        "currency",
+        "updated_at",
+    ]
     counts = frame.groupby(["stream", "status"], dropna=False).size().reset_index(name="referrals")
     return f"{_markdown(frame[columns])}\n\n**By stream and status**\n\n{_markdown(counts)}"
 

@@ -17,8 +17,8 @@ from partner_center_assets.client import PartnerCenterClient
 from partner_center_assets.hunter_db import migrate
 from partner_center_assets.hunter_db.engine import create_hunter_engine, describe
 from partner_center_assets.ingest.domains import DomainResolver
-from partner_center_assets.sync_files import SyncFiles
 from partner_center_assets.settings import PREFIX, Settings, default_database_url, split_list
+from partner_center_assets.sync_files import SyncFiles
 
 
 class PartnerCenter(dg.ConfigurableResource):

@@ -13,7 +13,9 @@ partner_center_daily_sync = dg.define_asset_job(
     name=DAILY_JOB_NAME,
     selection=dg.AssetSelection.groups("partner_center", "dbt_hunter"),
     executor_def=dg.in_process_executor,
-    description="Fetch, normalize and resolve referrals, write Hunter's tables, then build the dbt_hunter models.",
+    description=(
+        "Fetch, normalize and resolve referrals, write Hunter's tables, then build the dbt_hunter models."
+    ),
     tags={"dagster/max_runtime": str(6 * 3600)},
 )
 

@@ -35,8 +35,16 @@ def upgrade() -> None:
         *(
             sa.Column(name, sa.Text)
             for name in (
-                "engagement_id", "external_reference_id", "name", "status", "substatus", "type",
-                "qualification", "direction", "customer_name", "customer_country",
+                "engagement_id",
+                "external_reference_id",
+                "name",
+                "status",
+                "substatus",
+                "type",
+                "qualification",
+                "direction",
+                "customer_name",
+                "customer_country",
             )
         ),
         sa.Column("deal_value", sa.Double),
@@ -124,8 +132,12 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     for table in (
-        "partner_center_sync_runs", "domain_scan_requests", "partner_center_lead_links", "leads",
-        "companies", "partner_center_referrals",
+        "partner_center_sync_runs",
+        "domain_scan_requests",
+        "partner_center_lead_links",
+        "leads",
+        "companies",
+        "partner_center_referrals",
     ):
         op.drop_table(table)
     for sequence in ("domain_scan_requests_id_seq", "leads_id_seq", "companies_id_seq"):
