@@ -131,7 +131,9 @@ def test_registrable_domain_uses_icann_section_only() -> None:
 
 
 RESOLVE_CASES = [
-    pytest.param(team("sue@fabrikam.com"), DomainResolution("fabrikam.com", "customer_team", "resolved"), id="team"),
+    pytest.param(
+        team("sue@fabrikam.com"), DomainResolution("fabrikam.com", "customer_team", "resolved"), id="team"
+    ),
     pytest.param(
         {"team": [{"email": "seller@contoso.com"}], "customerProfile": {}},
         DomainResolution(None, None, "no_candidates"),
@@ -178,7 +180,12 @@ RESOLVE_CASES = [
         id="all-team-consumer-falls-through",
     ),
     pytest.param(
-        {"customerProfile": {"team": [{"email": "sue"}], "ids": [{"profileType": "External", "id": "x.com"}]}},
+        {
+            "customerProfile": {
+                "team": [{"email": "sue"}],
+                "ids": [{"profileType": "External", "id": "x.com"}],
+            }
+        },
         DomainResolution("x.com", "customer_ids", "resolved"),
         id="team-email-without-at-falls-through",
     ),
@@ -244,7 +251,12 @@ RESOLVE_CASES = [
         id="team-before-ids-before-legacy",
     ),
     pytest.param(
-        {"customerProfile": {"ids": [{"profileType": "External", "id": "alpha.com"}], "website": "gamma.com"}},
+        {
+            "customerProfile": {
+                "ids": [{"profileType": "External", "id": "alpha.com"}],
+                "website": "gamma.com",
+            }
+        },
         DomainResolution("alpha.com", "customer_ids", "resolved"),
         id="ids-before-legacy",
     ),
@@ -258,7 +270,9 @@ RESOLVE_CASES = [
         {"customerProfile": None}, DomainResolution(None, None, "no_candidates"), id="customer-profile-null"
     ),
     pytest.param(
-        {"customerProfile": "fabrikam.com"}, DomainResolution(None, None, "no_candidates"), id="customer-profile-str"
+        {"customerProfile": "fabrikam.com"},
+        DomainResolution(None, None, "no_candidates"),
+        id="customer-profile-str",
     ),
     pytest.param(
         {"customerProfile": {"team": [None, 3, "sue@x.com", {"email": ["sue@x.com"]}, {"email": "s@y.com"}]}},

@@ -49,6 +49,8 @@ MAX_VALUE_LENGTH = 2048
 """Longer strings are not emails or URLs anyone typed; they are rejected before any parsing."""
 MAX_HOST_LENGTH = 253
 CACHE_SIZE = 1 << 16
+MAX_CACHED_LENGTH = 320
+"""Only values up to this length are cached, so hostile input cannot fill memory through the cache."""
 
 _INVALID = {"email": INVALID_EMAIL, "url": INVALID_URL}
 _SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
@@ -128,7 +130,8 @@ class DomainResolver:
             raise ValueError(f"kind must be 'email' or 'url', got {kind!r}")
         if not isinstance(value, str) or len(value) > MAX_VALUE_LENGTH:
             return None, _INVALID[kind]
-        domain, detail = _explain_value(value, kind)
+        explain = _explain_value if len(value) <= MAX_CACHED_LENGTH else _explain_value.__wrapped__
+        domain, detail = explain(value, kind)
         if domain is not None and domain in self.own_domains:
             return None, OWN_DOMAIN
         return domain, detail
@@ -138,7 +141,7 @@ def registrable_domain(host: str) -> str | None:
     """The ICANN registrable domain of a host (IDNA-encoded), with no list applied."""
     if not isinstance(host, str) or len(host) > MAX_VALUE_LENGTH:
         return None
-    return _registrable(host.strip().lower())[0]
+    return _registrable.__wrapped__(host.strip().lower())[0]
 
 
 def email_host(value: str) -> str | None:
@@ -169,7 +172,8 @@ def _explain_value(value: str, kind: Kind) -> tuple[str | None, str]:
     host = email_host(value) if kind == "email" else url_host(value)
     if host is None:
         return None, _INVALID[kind]
-    domain, detail, ascii_host = _registrable(host)
+    registrable = _registrable if len(host) <= MAX_CACHED_LENGTH else _registrable.__wrapped__
+    domain, detail, ascii_host = registrable(host)
     if domain is None:
         return None, detail
     return _rejection(ascii_host, domain)
@@ -231,7 +235,7 @@ def _own_domain(value: object) -> str | None:
     host = url_host(value)
     if host is None:
         return None
-    return _registrable(host)[0] or host.removesuffix(".")
+    return _registrable.__wrapped__(host)[0] or host.removesuffix(".")
 
 
 def _prepared(value: object) -> str | None:

@@ -1,0 +1,30 @@
+"""``partner-center sync``: run the daily job without the UI, as the schedule does."""
+
+from __future__ import annotations
+
+import click
+
+from partner_center_assets.cli.report import print_summary
+from partner_center_assets.cli.runtime import ensure_dagster_home, failure_messages, run_daily_job, sync_metadata
+
+
+@click.command("sync")
+@click.option("--full-refresh", is_flag=True, help="Read every page (up to MAX_PAGES), ignoring the watermark.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Fetch, normalize and resolve; compute what would change inside a rolled-back transaction; write nothing.",
+)
+def sync(full_refresh: bool, dry_run: bool) -> None:
+    """Run partner_center_daily_sync now (the same job the daily schedule runs)."""
+    home = ensure_dagster_home()
+    click.echo(f"Dagster home: {home}")
+    result = run_daily_job(full_refresh=full_refresh, dry_run=dry_run)
+    metadata = sync_metadata(result)
+    if metadata:
+        print_summary(metadata, dry_run=dry_run)
+    if not result.success:
+        for message in failure_messages(result):
+            click.echo(f"FAILED {message}", err=True)
+        raise SystemExit(1)
+    click.echo(f"Run {result.run_id} succeeded.")

@@ -1,0 +1,73 @@
+"""The dbt_hunter models as Dagster assets; their dbt tests become asset checks.
+
+Model keys are the model names, in group ``dbt_hunter``; the dbt sources map to the Python assets
+of the same table names (``config.meta.dagster.asset_key`` in ``_sources.yml``), so every model runs
+after the sync that writes its tables.
+"""
+
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+
+from partner_center_assets.dbt_target import dbt_target_env
+from partner_center_assets.defs.dbt_hunter.project import dbt_hunter_project
+from partner_center_assets.defs.dbt_hunter.resources import dbt_hunter_resource
+
+DBT_HUNTER_GROUP = "dbt_hunter"
+
+
+class DbtHunterTranslator(DagsterDbtTranslator):
+    """Puts every dbt_hunter node in one group; sources keep the keys their YAML gives them."""
+
+    def get_asset_spec(
+        self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None
+    ) -> dg.AssetSpec:
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        if self.get_resource_props(manifest, unique_id)["resource_type"] == "source":
+            return spec
+        return spec.replace_attributes(group_name=DBT_HUNTER_GROUP)
+
+
+def _manifest_path() -> Path:
+    """The manifest, parsed here when no prepare step made it, so loading the code location never
+    fails on a fresh checkout (``prepare-and-package`` in CI and ``dagster dev`` normally make it)."""
+    if not dbt_hunter_project.manifest_path.exists():
+        dbt_hunter_resource().cli(["parse", "--quiet"], target_path=dbt_hunter_project.target_path).wait()
+    return dbt_hunter_project.manifest_path
+
+
+@contextmanager
+def _profile_environment(env: Mapping[str, str]) -> Iterator[None]:
+    """Expose the profile variables for one dbt invocation, then restore the previous values.
+
+    They go through ``os.environ`` because dagster-dbt hands that environment both to the dbt
+    subprocess and to the in-process adapter that fetches row counts.
+    """
+    previous = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@dbt_assets(
+    manifest=_manifest_path(),
+    project=dbt_hunter_project,
+    dagster_dbt_translator=DbtHunterTranslator(),
+)
+def dbt_hunter_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
+    """Build the dbt_hunter models and run their tests on the database of ``HUNTER_DATABASE_URL``."""
+    target, env = dbt_target_env()
+    context.log.info("Running dbt_hunter on the %s target", target)
+    with _profile_environment(env):
+        yield from dbt.cli(["build"], context=context).stream()

@@ -1,0 +1,255 @@
+"""End to end: the emulator over HTTPS, real MSAL, the assets, and DuckDB or real PostgreSQL."""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+import pytest
+
+from partner_center_assets.emulator import Emulator, Fault, generate_referrals
+from partner_center_assets.emulator.generator import format_api_timestamp
+from partner_center_assets.hunter_db import migrate
+from partner_center_assets.hunter_db.engine import create_hunter_engine
+from partner_center_assets.ingest.domains import DomainResolver
+from partner_center_assets.ingest.reasons import SKIP_REASONS
+from partner_center_assets.settings import PREFIX
+from partner_center_assets_tests.pipeline_harness import (
+    PYTHON_ASSETS,
+    Pipeline,
+    check_result,
+    metadata_of,
+    point_at_emulator,
+)
+
+COUNT = 260
+LATER = datetime.now(UTC) + timedelta(days=1)
+
+
+@pytest.fixture
+def emulator():
+    with Emulator(count=COUNT, seed=11) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def pipeline(database_url, tmp_path, emulator, monkeypatch):
+    point_at_emulator(monkeypatch, emulator, tmp_path)
+    monkeypatch.setenv(PREFIX + "REFERRAL_DEFAULT_STATUS", "New,Active")
+    monkeypatch.setenv(PREFIX + "MAX_PAGES", "50")
+    pipeline = Pipeline(database_url, tmp_path / "staging")
+    yield pipeline
+    pipeline.close()
+
+
+def discoverable(referrals: list[dict]) -> list[dict]:
+    return [r for r in referrals if r.get("direction") == "Incoming" and r.get("status") in ("New", "Active")]
+
+
+def touched(referral: dict, **changes) -> dict:
+    changed = copy.deepcopy(referral)
+    changed.update(changes)
+    changed["updatedDateTime"] = format_api_timestamp(LATER)
+    return changed
+
+
+def with_domain(referrals: list[dict], resolver: DomainResolver, **where) -> list[dict]:
+    return [
+        r
+        for r in referrals
+        if resolver.resolve(r).domain and all(r.get(k) == v for k, v in where.items())
+    ]
+
+
+def test_first_sync_stores_every_discoverable_referral_and_counters_add_up(pipeline, emulator):
+    result = pipeline.run()
+    counters = metadata_of(result, "partner_center_referrals")
+    expected = discoverable(emulator.referrals)
+    assert counters["fetched"] == len(expected)
+    skipped = sum(counters[f"skipped_{reason}"] for reason in SKIP_REASONS)
+    assert counters["inserted"] + counters["updated"] + counters["unchanged"] + skipped == counters["fetched"]
+    assert counters["inserted"] == pipeline.scalar("SELECT count(*) FROM partner_center_referrals") > 0
+    assert pipeline.rows("SELECT status, fetched, inserted FROM partner_center_sync_runs") == [
+        ("success", counters["fetched"], counters["inserted"])
+    ]
+
+
+def test_skipped_by_reason_check_reports_every_reason_with_zeros(pipeline):
+    result = pipeline.run()
+    evaluation = check_result(result, "skipped_by_reason")
+    for reason in SKIP_REASONS:
+        assert isinstance(evaluation.metadata[reason].value, int)
+    counters = metadata_of(result, "partner_center_referrals")
+    assert evaluation.metadata["no_domain"].value == counters["skipped_no_domain"]
+    assert evaluation.metadata["invalid_payload"].value == 0
+
+
+def test_quality_checks_pass_after_a_sync(pipeline):
+    result = pipeline.run()
+    for name in ("unique_referral_ids", "one_link_per_ingested_referral", "no_pending_scan_duplicates"):
+        assert check_result(result, name).passed, name
+
+
+def test_every_stored_referral_with_a_domain_is_linked_once(pipeline):
+    pipeline.run()
+    unlinked = pipeline.scalar(
+        "SELECT count(*) FROM partner_center_referrals r LEFT JOIN partner_center_lead_links l "
+        "ON l.referral_id = r.id WHERE r.domain IS NOT NULL AND l.referral_id IS NULL"
+    )
+    assert unlinked == 0
+    assert pipeline.scalar("SELECT count(*) FROM partner_center_lead_links") > 0
+    pending = pipeline.scalar("SELECT count(*) FROM domain_scan_requests WHERE status = 'pending'")
+    assert pending == pipeline.scalar("SELECT count(DISTINCT domain) FROM domain_scan_requests")
+
+
+def test_second_sync_applies_status_changes_deal_values_and_new_referrals(pipeline, emulator):
+    pipeline.run()
+    resolver = DomainResolver()
+    stored = {row[0] for row in pipeline.rows("SELECT id FROM partner_center_referrals")}
+    new_ones = [r for r in with_domain(emulator.referrals, resolver, status="New") if r["id"] in stored]
+    active = [r for r in with_domain(emulator.referrals, resolver, status="Active") if r["id"] in stored]
+    promoted = touched(new_ones[0], status="Active", substatus="Accepted")
+    won = touched(active[0], status="Closed", substatus="Won")
+    lost = touched(active[1], status="Closed", substatus="Lost")
+    repriced = touched(active[2], details={**(active[2].get("details") or {}), "dealValue": 123456.5})
+    fresh = [
+        touched(active[3], id=str(uuid.uuid4()), customerProfile={
+            **active[3]["customerProfile"], "team": [{"email": f"buyer{i}@newcustomer{i}.co.uk"}]})
+        for i in range(3)
+    ]
+    emulator.upsert_referrals([promoted, won, lost, repriced, *fresh])
+
+    counters = metadata_of(pipeline.run(), "partner_center_referrals")
+
+    assert (counters["inserted"], counters["updated"]) == (3, 4)
+    statuses = dict(pipeline.rows(
+        f"SELECT id, status || '/' || substatus FROM partner_center_referrals WHERE id IN "
+        f"('{promoted['id']}', '{won['id']}', '{lost['id']}')"
+    ))
+    assert statuses == {promoted["id"]: "Active/Accepted", won["id"]: "Closed/Won", lost["id"]: "Closed/Lost"}
+    assert pipeline.scalar(f"SELECT deal_value FROM partner_center_referrals WHERE id = '{repriced['id']}'") == (
+        123456.5
+    )
+    assert pipeline.scalar("SELECT count(*) FROM companies WHERE domain LIKE 'newcustomer%'") == 3
+
+
+def test_sync_with_nothing_new_writes_nothing_and_reads_one_page_per_stream(pipeline, emulator):
+    pipeline.run()
+    pipeline.run()
+    before = pipeline.rows("SELECT id, last_synced_at FROM partner_center_referrals ORDER BY id")
+    emulator.reset_log()
+
+    counters = metadata_of(pipeline.run(), "partner_center_referrals")
+
+    assert (counters["inserted"], counters["updated"]) == (0, 0)
+    assert counters["unchanged"] == counters["fetched"] - sum(
+        counters[f"skipped_{reason}"] for reason in SKIP_REASONS
+    )
+    assert pipeline.rows("SELECT id, last_synced_at FROM partner_center_referrals ORDER BY id") == before
+    assert len(emulator.api_requests()) == 2
+
+
+def test_pre_existing_lead_of_a_domain_is_linked_as_linked_existing(pipeline, emulator):
+    resolver = DomainResolver()
+    referral = with_domain(emulator.referrals, resolver, status="Active", direction="Incoming")[0]
+    domain = resolver.resolve(referral).domain
+    engine = create_hunter_engine(pipeline.database_url)
+    migrate.upgrade(engine)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO leads (id, domain, source, external_id, created_at, updated_at) "
+            f"VALUES (9001, '{domain.upper()}', 'hunter_web', 'w-1', TIMESTAMP '2020-01-01', TIMESTAMP '2020-01-01')"
+        )
+    engine.dispose()
+
+    pipeline.run()
+
+    assert pipeline.rows(
+        f"SELECT lead_id, link_type FROM partner_center_lead_links WHERE referral_id = '{referral['id']}'"
+    ) == [(9001, "linked_existing")]
+
+
+def test_faults_mid_sync_end_in_the_same_state_as_a_clean_run(pipeline, emulator, tmp_path):
+    clean = Pipeline(f"duckdb:///{tmp_path / 'clean.duckdb'}", tmp_path / "clean_staging")
+    clean.run()
+    emulator.add_fault(Fault("status", status=429, retry_after="1", after=1))
+    emulator.add_fault(Fault("status", status=503, after=2))
+    emulator.add_fault(Fault("drop", after=3))
+    emulator.add_fault(Fault("malformed", after=4))
+    emulator.add_fault(Fault("expire_token", after=2))
+
+    pipeline.run()
+
+    faulty_state, clean_state = pipeline.state(), clean.state()
+    clean.close()
+    assert faulty_state == clean_state
+
+
+def test_refused_password_fails_the_run_clearly_and_records_a_failed_sync(pipeline, monkeypatch):
+    monkeypatch.setenv(PREFIX + "PASSWORD", "wrong-password-value")
+    result = pipeline.run(raise_on_error=False)
+    assert not result.success
+    failures = [e for e in result.all_events if e.is_step_failure]
+    message = failures[0].step_failure_data.error.message
+    assert "partner-center login" in message
+    assert "wrong-password-value" not in message
+    assert pipeline.rows("SELECT status FROM partner_center_sync_runs") == [("failed",)]
+
+
+def test_dry_run_counts_what_would_change_and_writes_nothing(pipeline):
+    result = pipeline.run(dry_run=True)
+    assert metadata_of(result, "partner_center_referrals")["inserted"] > 0
+    assert pipeline.scalar("SELECT count(*) FROM partner_center_referrals") == 0
+    assert pipeline.scalar("SELECT count(*) FROM partner_center_sync_runs") == 0
+
+
+def test_max_pages_reached_is_reported(pipeline, monkeypatch):
+    monkeypatch.setenv(PREFIX + "MAX_PAGES", "1")
+    result = pipeline.run()
+    assert metadata_of(result, "raw_referral_pages")["max_pages_reached"] is True
+    assert check_result(result, "skipped_by_reason").metadata["max_pages_reached"].value is True
+    assert pipeline.rows("SELECT max_pages_reached FROM partner_center_sync_runs") == [(True,)]
+
+
+def test_hostile_strings_nul_bytes_and_emoji_are_stored_safely(pipeline, emulator):
+    base = discoverable(generate_referrals(5, seed=3))
+    base = [dict(r, status="Active", direction="Incoming", substatus="Accepted") for r in base]
+    hostile = [
+        dict(base[0], name="Robert'); DROP TABLE leads;--\u0000 \U0001f525", id="hostile-1"),
+        dict(base[1], name="\u0000" * 10 + "x" * 100_000, id="hostile-2"),
+        dict(base[2], id="hostile-3", customerProfile={"name": "Ünï\u0000cødé 株式会社 \U0001f680",
+                                                      "team": [{"email": "ceo@exämple-ñ.de"}]}),
+        dict(base[3], id="", name="blank id"),
+        dict(base[4], id="hostile-5", updatedDateTime="not a time"),
+    ]
+    emulator.set_referrals(hostile)
+
+    counters = metadata_of(pipeline.run(), "partner_center_referrals")
+
+    assert counters["skipped_invalid_payload"] == 2
+    names = dict(pipeline.rows("SELECT id, name FROM partner_center_referrals"))
+    assert names["hostile-1"] == "Robert'); DROP TABLE leads;-- \U0001f525"
+    assert names["hostile-2"] == "x" * 100_000
+    assert pipeline.scalar("SELECT domain FROM partner_center_referrals WHERE id = 'hostile-3'") == (
+        "xn--exmple--s2a6j.de"
+    )
+    assert pipeline.scalar("SELECT count(*) FROM leads") >= 1
+
+
+def test_summary_event_is_logged_once_with_flat_counters(pipeline):
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize(
+        PYTHON_ASSETS,
+        resources=pipeline.resources(),
+        instance=instance,
+    )
+    messages = [entry.user_message for entry in instance.all_logs(result.run_id)]
+    summaries = [json.loads(m) for m in messages if '"partner_center_sync_summary"' in m]
+    assert len(summaries) == 1
+    assert {"fetched", "inserted", "updated", "unchanged"} <= summaries[0].keys()
+    assert all(f"skipped_{reason}" in summaries[0] for reason in SKIP_REASONS)
+    fetched_pages = [m for m in messages if '"partner_center_referrals_fetched"' in m]
+    assert len(fetched_pages) >= 3
