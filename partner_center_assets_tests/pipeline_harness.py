@@ -99,7 +99,9 @@ class Pipeline:
                 "SELECT k.referral_id, k.link_type, l.external_id FROM partner_center_lead_links k "
                 "JOIN leads l ON l.id = k.lead_id ORDER BY k.referral_id"
             ),
-            "scans": self.rows("SELECT domain, status, referral_id FROM domain_scan_requests ORDER BY domain"),
+            "scans": self.rows(
+                "SELECT domain, status, referral_id FROM domain_scan_requests ORDER BY domain"
+            ),
             "watermark": self.rows(
                 "SELECT MAX(watermark) FROM partner_center_sync_runs WHERE status = 'success'"
             ),
@@ -111,7 +113,7 @@ class Pipeline:
 
 def metadata_of(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, Any]:
     for event in result.get_asset_materialization_events():
-        materialization = event.asset_materialization
+        materialization = event.event_specific_data.materialization
         if materialization and materialization.asset_key == dg.AssetKey(asset):
             return {k: getattr(v, "value", v) for k, v in materialization.metadata.items()}
     raise AssertionError(f"{asset} was not materialized")

@@ -56,7 +56,7 @@ def run_daily_job(*, full_refresh: bool = False, dry_run: bool = False) -> dg.Ex
 def sync_metadata(result: dg.ExecuteInProcessResult) -> dict[str, Any]:
     """The counters the write step recorded on ``partner_center_referrals``."""
     for event in result.get_asset_materialization_events():
-        materialization = event.asset_materialization
+        materialization = event.event_specific_data.materialization
         if materialization and materialization.asset_key == dg.AssetKey("partner_center_referrals"):
             return {key: getattr(value, "value", value) for key, value in materialization.metadata.items()}
     return {}

@@ -53,10 +53,7 @@ def build_referral_query(
         raise ValueError(f"orderby {orderby!r} must be a property path, optionally followed by asc or desc")
     direction_clause = f"direction eq {quote_odata_string(_enum_value('direction', direction))}"
     status_clauses = [f"status eq {quote_odata_string(_enum_value('status', s))}" for s in statuses]
-    if len(status_clauses) == 1:
-        status_part = status_clauses[0]
-    else:
-        status_part = "(" + " or ".join(status_clauses) + ")"
+    status_part = status_clauses[0] if len(status_clauses) == 1 else "(" + " or ".join(status_clauses) + ")"
     return {
         "$filter": f"{direction_clause} and {status_part}",
         "$orderby": orderby,

@@ -138,7 +138,7 @@ def raw_referral_pages(
                 summary.max_pages_reached = summary.max_pages_reached or stats.max_pages_reached
     except Exception as exc:
         record_failed_run(
-            hunter_db.engine(), SyncRunInfo(run_id=context.run_id, started_at=started), str(exc)
+            hunter_db.engine(), SyncRunInfo(run_id=context.run.run_id, started_at=started), str(exc)
         )
         raise
     finally:
@@ -298,7 +298,7 @@ def hunter_tables(
     summary = files.read_summary()
     started = datetime.fromisoformat(summary.started_at) if summary.started_at else datetime.now(UTC)
     run = SyncRunInfo(
-        run_id=context.run_id,
+        run_id=context.run.run_id,
         started_at=started,
         full_refresh=summary.full_refresh,
         pages=summary.pages,
@@ -323,7 +323,7 @@ def hunter_tables(
     log_event(
         context.log,
         SUMMARY,
-        run_id=context.run_id,
+        run_id=context.run.run_id,
         dry_run=config.dry_run,
         **counters,
         watermark=_iso(outcome.watermark),

@@ -50,7 +50,7 @@ def skipped_by_reason(
     context: dg.AssetCheckExecutionContext, hunter_db: HunterDatabase
 ) -> dg.AssetCheckResult:
     with hunter_db.engine().connect() as conn:
-        run = _latest_run(conn, context.run_id)
+        run = _latest_run(conn, context.run.run_id)
     if run is None:
         return dg.AssetCheckResult(
             passed=False,

@@ -16,7 +16,7 @@ partner_center_daily_sync = dg.define_asset_job(
     description=(
         "Fetch, normalize and resolve referrals, write Hunter's tables, then build the dbt_hunter models."
     ),
-    tags={"dagster/max_runtime": str(6 * 3600)},
+    tags={"dagster/max_runtime": str(6 * 3600), "partner_center/sync": "daily"},
 )
 
 _settings = Settings.from_env()

@@ -1,0 +1,158 @@
+"""``partner-center doctor``: one ``OK``/``FAIL`` line per prerequisite of a sync, with a hint.
+
+Checks run in order (configuration, token, API, database); a check that depends on a failed one
+fails with "skipped". Nothing printed can hold a secret: messages of our errors never include one, and
+the database URL is shown with its password masked. The exit code is 1 when any check fails.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+import sqlalchemy as sa
+
+from partner_center_assets.client import (
+    PartnerCenterClient,
+    PartnerCenterError,
+    TokenProvider,
+    build_referral_query,
+)
+from partner_center_assets.settings import Settings
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    ok: bool
+    detail: str
+
+    def line(self) -> str:
+        return f"{'OK' if self.ok else 'FAIL':<4} {self.name}: {self.detail}"
+
+
+def check_configuration(settings: Settings, provider: TokenProvider | None) -> CheckResult:
+    missing = [
+        f"HUNTER_PARTNER_CENTER_{name}"
+        for name, value in (("TENANT_ID", settings.tenant_id), ("CLIENT_ID", settings.client_id))
+        if not value
+    ]
+    if missing:
+        return CheckResult("configuration", False, f"set {', '.join(missing)}")
+    assert provider is not None
+    methods = provider.candidates()
+    if not methods:
+        return CheckResult(
+            "configuration",
+            False,
+            "no sign-in method: run `partner-center login`, or set HUNTER_PARTNER_CENTER_REFRESH_TOKEN "
+            "or HUNTER_PARTNER_CENTER_USERNAME and _PASSWORD",
+        )
+    return CheckResult(
+        "configuration",
+        True,
+        f"API {settings.base_url}, tenant {settings.tenant_id}, sign-in methods: "
+        + ", ".join(str(m) for m in methods),
+    )
+
+
+def check_token(provider: TokenProvider | None) -> CheckResult:
+    if provider is None:
+        return CheckResult("token", False, "skipped: configuration incomplete")
+    try:
+        provider.get_token()
+    except PartnerCenterError as exc:
+        return CheckResult("token", False, str(exc))
+    return CheckResult("token", True, f"acquired by {provider.method}")
+
+
+def check_api(settings: Settings, client: PartnerCenterClient | None, token_ok: bool) -> CheckResult:
+    if client is None or not token_ok:
+        return CheckResult("api", False, "skipped: no access token")
+    try:
+        query = build_referral_query(direction=settings.direction, statuses=settings.statuses, top=1)
+        page = next(client.iter_referral_pages("doctor", query, cutoff=None, max_pages=1))
+    except ValueError as exc:
+        return CheckResult("api", False, f"invalid referral filter setting: {exc}")
+    except PartnerCenterError as exc:
+        return CheckResult("api", False, str(exc))
+    return CheckResult(
+        "api",
+        True,
+        f"HTTP {page.status_code} from {page.url} (request-id {page.request_id}, "
+        f"{len(page.records)} record(s) with $top=1)",
+    )
+
+
+def check_database(settings: Settings) -> CheckResult:
+    try:
+        url = sa.make_url(settings.database_url)
+    except sa.exc.ArgumentError as exc:
+        return CheckResult("database", False, f"HUNTER_DATABASE_URL is not a SQLAlchemy URL ({exc})")
+    shown = url.render_as_string(hide_password=True)
+    is_duckdb_file = url.get_backend_name() == "duckdb" and url.database not in (None, "", ":memory:")
+    if is_duckdb_file and not Path(str(url.database)).exists():
+        return CheckResult("database", False, f"{shown} does not exist yet: run `partner-center db upgrade`")
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.text("select 1"))
+        try:
+            from partner_center_assets.hunter_db import migrate
+        except ImportError as exc:
+            return CheckResult(
+                "database", False, f"connected to {shown}, but migrations are unavailable ({exc})"
+            )
+        current = migrate.current_revision(engine)
+        head = migrate.head_revision()
+    except Exception as exc:  # any driver or migration failure is this check's verdict
+        return CheckResult("database", False, f"{shown}: {type(exc).__name__}: {_first_line(exc)}")
+    finally:
+        engine.dispose()
+    if current != head:
+        return CheckResult(
+            "database",
+            False,
+            f"{shown} is at revision {current or 'none'}, head is {head}: run `partner-center db upgrade`",
+        )
+    return CheckResult("database", True, f"{shown} at head revision {head}")
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:300] if lines else ""
+
+
+def run_checks(settings: Settings) -> list[CheckResult]:
+    provider: TokenProvider | None = None
+    client: PartnerCenterClient | None = None
+    if settings.tenant_id and settings.client_id:
+        provider = TokenProvider.from_settings(settings)
+        client = PartnerCenterClient.from_settings(
+            settings, token_provider=provider, max_attempts=3, max_retry_after=10.0, backoff_base=0.5
+        )
+    try:
+        configuration = check_configuration(settings, provider)
+        token = check_token(provider if configuration.ok else None)
+        api = check_api(settings, client, token.ok)
+        database = check_database(settings)
+    finally:
+        if client is not None:
+            client.close()
+    return [configuration, token, api, database]
+
+
+@click.command("doctor")
+def doctor() -> None:
+    """Check configuration, sign-in, API reachability and the database; exit 1 if any check fails."""
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:
+        click.echo(CheckResult("configuration", False, str(exc)).line())
+        raise SystemExit(1) from None
+    results = run_checks(settings)
+    for result in results:
+        click.echo(result.line())
+    if not all(result.ok for result in results):
+        raise SystemExit(1)

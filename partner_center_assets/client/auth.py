@@ -1,0 +1,552 @@
+"""Access tokens for the Partner Center API, from MSAL, and the token cache file that keeps them.
+
+Sign-in methods, the first that applies (contract, "Authentication order"):
+
+1. ``token_cache``: the cache file holds an account (a device-code login or an earlier run): silent
+   refresh, the unattended daily path;
+2. ``refresh_token``: a refresh token from a consent done elsewhere;
+3. ``password``: username and password (a confidential client when a client secret is set);
+4. ``client_credentials``: the client secret alone; an app-only token, which the real Referrals API
+   refuses, so a warning is logged.
+
+A refused refresh token (cached or configured) falls through to the next configured method, whose
+tokens then replace the cache; a refused password or secret is final, so a typo never quietly turns
+into a weaker sign-in. The cache file is rewritten (mode 0600, atomically) whenever an acquisition
+changed it. No token, password or secret reaches a log line or an exception: MSAL errors are reported
+by their ``error`` and ``error_description`` only.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import uuid
+from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import msal
+import requests
+
+from partner_center_assets.settings import SCOPE, Settings
+
+from .errors import PartnerCenterAuthError, PartnerCenterError
+
+SCOPES = [SCOPE]
+LOGIN_HINT = "run `partner-center login` to sign in again"
+
+MICROSOFT_AUTHORITY_HOSTS = frozenset(
+    {
+        "login.microsoftonline.com",
+        "login.microsoft.com",
+        "login.windows.net",
+        "sts.windows.net",
+        "login-us.microsoftonline.com",
+        "login.microsoftonline.us",
+        "login.usgovcloudapi.net",
+        "login.chinacloudapi.cn",
+        "login.partner.microsoftonline.cn",
+        "login.microsoftonline.de",
+        "login.sovcloud-identity.fr",
+        "login.sovcloud-identity.de",
+        "login.sovcloud-identity.sg",
+    }
+)
+_MICROSOFT_AUTHORITY_SUFFIXES = (
+    ".microsoftonline.com",
+    ".microsoftonline.us",
+    ".microsoftonline.cn",
+    ".microsoftonline.de",
+)
+
+logger_name = "partner_center_assets.client.auth"
+
+
+class AuthMethod(StrEnum):
+    """How the current token was obtained; compares equal to its string value."""
+
+    TOKEN_CACHE = "token_cache"
+    REFRESH_TOKEN = "refresh_token"
+    PASSWORD = "password"
+    CLIENT_CREDENTIALS = "client_credentials"
+
+
+_REFRESH_METHODS = frozenset({AuthMethod.TOKEN_CACHE, AuthMethod.REFRESH_TOKEN})
+
+
+def is_microsoft_authority_host(hostname: str | None) -> bool:
+    """True for Entra ID hosts MSAL knows; any other host (an emulator) gets no instance discovery."""
+    host = (hostname or "").lower().rstrip(".")
+    return host in MICROSOFT_AUTHORITY_HOSTS or host.endswith(_MICROSOFT_AUTHORITY_SUFFIXES)
+
+
+class IdentitySession(requests.Session):
+    """The ``http_client`` handed to MSAL.
+
+    Two jobs MSAL cannot do itself with an explicit CA bundle and a non-default port:
+
+    * ``verify`` is passed on every request, because requests lets ``REQUESTS_CA_BUNDLE`` override
+      ``Session.verify`` but never an explicit per-request value;
+    * MSAL builds some URLs from the authority's host name alone (user-realm discovery:
+      ``https://{host}/common/userrealm/...``), dropping the port; a request to the authority's host
+      without a port is sent to the authority's configured port.
+    """
+
+    def __init__(
+        self,
+        authority: str,
+        *,
+        ca_bundle: str | None = None,
+        timeout: float | tuple[float, float] = (10, 60),
+    ) -> None:
+        super().__init__()
+        parts = urlsplit(authority)
+        self._authority_host = (parts.hostname or "").lower()
+        self._authority_port = parts.port
+        self._ca_bundle = ca_bundle
+        self._timeout = timeout
+
+    def _with_authority_port(self, url: str) -> str:
+        if self._authority_port is None:
+            return url
+        parts = urlsplit(url)
+        if parts.scheme != "https" or (parts.hostname or "").lower() != self._authority_host:
+            return url
+        if parts.port is not None:
+            return url
+        netloc = parts.netloc.rsplit("@", 1)
+        host_part = netloc[-1]
+        netloc[-1] = f"{host_part}:{self._authority_port}"
+        return urlunsplit(parts._replace(netloc="@".join(netloc)))
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        if isinstance(url, bytes):
+            url = url.decode()
+        url = self._with_authority_port(url)
+        if self._ca_bundle and kwargs.get("verify") in (None, True):
+            kwargs["verify"] = self._ca_bundle
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self._timeout
+        return super().request(method, url, *args, **kwargs)
+
+
+class TokenCacheFile:
+    """The MSAL token cache, persisted as JSON readable by its owner only."""
+
+    def __init__(self, path: Path | None, logger: logging.Logger) -> None:
+        self.path = path
+        self._logger = logger
+
+    def load(self) -> msal.SerializableTokenCache:
+        cache = msal.SerializableTokenCache()
+        if self.path is None or not self.path.exists():
+            return cache
+        mode = self.path.stat().st_mode & 0o777
+        if mode & 0o077:
+            self._logger.warning(
+                "Token cache %s is readable by others (mode %o); it will be rewritten with mode 600",
+                self.path,
+                mode,
+            )
+        try:
+            cache.deserialize(self.path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            self._logger.warning("Token cache %s is not valid JSON; ignoring it", self.path)
+            return msal.SerializableTokenCache()
+        return cache
+
+    def save(self, cache: msal.SerializableTokenCache, *, force: bool = False) -> None:
+        """Write the cache if it changed: a temp file created with mode 0600, then ``os.replace``."""
+        if self.path is None or not (force or cache.has_state_changed):
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex}.tmp")
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                os.fchmod(handle.fileno(), 0o600)
+                handle.write(cache.serialize())
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temp, self.path)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        cache.has_state_changed = False
+
+
+def describe_msal_error(result: dict[str, Any] | None) -> str:
+    """``error: error_description`` of an MSAL result; nothing else of it (it may echo the request)."""
+    if not result:
+        return "no token in the cache"
+    error = str(result.get("error") or "unknown_error")
+    description = str(result.get("error_description") or "").strip()
+    return f"{error}: {description}" if description else error
+
+
+class _Refused(Exception):
+    """The identity provider refused one method (internal; carries the safe error text)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class TokenProvider:
+    """Access tokens for the Partner Center API by the first sign-in method that applies."""
+
+    def __init__(
+        self,
+        *,
+        authority: str,
+        client_id: str,
+        client_secret: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        refresh_token: str | None = None,
+        cache_path: Path | None = None,
+        http_session: requests.Session | None = None,
+        ca_bundle: str | None = None,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self._authority = authority.rstrip("/")
+        self._authority_host = (urlsplit(self._authority).hostname or "").lower()
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._username = username
+        self._password = password
+        self._refresh_token = refresh_token
+        self._logger = logger or logging.getLogger(logger_name)
+        self._owns_session = http_session is None
+        self._session = http_session or IdentitySession(self._authority, ca_bundle=ca_bundle)
+        self._cache_file = TokenCacheFile(cache_path, self._logger)
+        self._lock = threading.RLock()
+        self._cache: msal.SerializableTokenCache | None = None
+        self._apps: dict[str, msal.ClientApplication] = {}
+        self._active: AuthMethod | None = None
+        self._account: dict[str, Any] | None = None
+        self._warned_app_only = False
+
+    def __repr__(self) -> str:
+        return f"TokenProvider(authority={self._authority!r}, client_id={self._client_id!r})"
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        http_session: requests.Session | None = None,
+        logger: logging.Logger | None = None,
+    ) -> TokenProvider:
+        missing = [
+            name
+            for name, value in (("TENANT_ID", settings.tenant_id), ("CLIENT_ID", settings.client_id))
+            if not value
+        ]
+        if missing:
+            names = ", ".join(f"HUNTER_PARTNER_CENTER_{name}" for name in missing)
+            raise PartnerCenterAuthError(f"Partner Center sign-in is not configured: set {names}")
+        authority = f"{settings.authority_host.rstrip('/')}/{settings.tenant_id}"
+        return cls(
+            authority=authority,
+            client_id=str(settings.client_id),
+            client_secret=settings.client_secret,
+            username=settings.username,
+            password=settings.password,
+            refresh_token=settings.refresh_token,
+            cache_path=Path(settings.token_cache_path) if settings.token_cache_path else None,
+            http_session=http_session,
+            ca_bundle=settings.ca_bundle,
+            logger=logger,
+        )
+
+    @property
+    def cache_path(self) -> Path | None:
+        return self._cache_file.path
+
+    @property
+    def method(self) -> AuthMethod:
+        """The method in use, or the one the next acquisition starts with."""
+        with self._lock:
+            if self._active is not None:
+                return self._active
+            candidates = self.candidates()
+            if not candidates:
+                raise PartnerCenterAuthError(self._nothing_configured_message())
+            return candidates[0]
+
+    def candidates(self) -> list[AuthMethod]:
+        """The configured methods, in the contract's order (no network needed)."""
+        with self._lock:
+            methods: list[AuthMethod] = []
+            if self._cache_holds_account():
+                methods.append(AuthMethod.TOKEN_CACHE)
+            if self._refresh_token:
+                methods.append(AuthMethod.REFRESH_TOKEN)
+            if self._username and self._password:
+                methods.append(AuthMethod.PASSWORD)
+            elif self._client_secret:
+                methods.append(AuthMethod.CLIENT_CREDENTIALS)
+            return methods
+
+    def account_username(self) -> str | None:
+        """The username of the signed-in account held in the cache, if any."""
+        with self._lock:
+            accounts = self._token_cache().search(msal.TokenCache.CredentialType.ACCOUNT)
+            for account in accounts:
+                if account.get("environment", "").lower() == self._authority_host:
+                    return account.get("username") or None
+            return None
+
+    def get_token(self, force_refresh: bool = False) -> str:
+        """An access token; ``force_refresh`` skips cached access tokens (after a 401)."""
+        with self._lock:
+            methods = self.candidates()
+            if self._active is not None and self._active not in methods:
+                methods.insert(0, self._active)
+            if self._active is not None:
+                methods = methods[methods.index(self._active) :]
+            if not methods:
+                raise PartnerCenterAuthError(self._nothing_configured_message())
+            for position, method in enumerate(methods):
+                try:
+                    token = self._acquire(method, force_refresh=force_refresh)
+                except _Refused as refused:
+                    remaining = methods[position + 1 :]
+                    if method not in _REFRESH_METHODS:
+                        raise PartnerCenterAuthError(self._refused_message(method, refused.detail)) from None
+                    if not remaining:
+                        raise PartnerCenterAuthError(
+                            f"The {_label(method)} was refused ({refused.detail}) and no other sign-in "
+                            f"method is configured: {LOGIN_HINT}"
+                        ) from None
+                    self._logger.warning(
+                        "The %s was refused (%s); trying %s instead",
+                        _label(method),
+                        refused.detail,
+                        _label(remaining[0]),
+                    )
+                    if method is AuthMethod.TOKEN_CACHE:
+                        self._forget_accounts()
+                    self._active = None
+                    self._account = None
+                    force_refresh = False
+                    continue
+                if self._active is not method:
+                    self._logger.info("Signed in to Partner Center by %s", _label(method))
+                self._active = method
+                return token
+            raise AssertionError("unreachable: every branch returns, continues or raises")
+
+    def device_code_login(self, prompt: Callable[[str], None]) -> None:
+        """Interactive sign-in by device code; on success the cache holds only the new account."""
+        with self._lock:
+            fresh = msal.SerializableTokenCache()
+            app = self._build_app(public=True, cache=fresh)
+            flow = self._call_msal(lambda: app.initiate_device_flow(scopes=SCOPES))
+            if "user_code" not in flow:
+                raise PartnerCenterAuthError(
+                    f"Device-code sign-in could not start ({describe_msal_error(flow)}); check "
+                    "HUNTER_PARTNER_CENTER_CLIENT_ID and that the app registration allows public client flows"
+                )
+            prompt(
+                flow.get("message")
+                or f"To sign in, open {flow.get('verification_uri')} and enter the code {flow['user_code']}"
+            )
+            result = self._call_msal(lambda: app.acquire_token_by_device_flow(flow))
+            if "access_token" not in result:
+                raise PartnerCenterAuthError(f"Device-code sign-in failed ({describe_msal_error(result)})")
+            self._cache = fresh
+            self._apps = {}
+            self._active = None
+            self._account = None
+            self._cache_file.save(fresh, force=True)
+            self._logger.info("Device-code sign-in saved to %s", self._cache_file.path)
+
+    def close(self) -> None:
+        if self._owns_session:
+            self._session.close()
+
+    # -- acquisition per method -------------------------------------------------------------------------
+
+    def _acquire(self, method: AuthMethod, *, force_refresh: bool) -> str:
+        if method is AuthMethod.TOKEN_CACHE:
+            result = self._silent(force_refresh=force_refresh)
+        elif method is AuthMethod.REFRESH_TOKEN:
+            result = self._by_refresh_token(force_refresh=force_refresh)
+        elif method is AuthMethod.PASSWORD:
+            result = self._by_password(force_refresh=force_refresh)
+        else:
+            result = self._for_client(force_refresh=force_refresh)
+        self._cache_file.save(self._token_cache())
+        if not result or "access_token" not in result:
+            raise _Refused(describe_msal_error(result))
+        return str(result["access_token"])
+
+    def _silent(self, *, force_refresh: bool) -> dict[str, Any] | None:
+        app = self._user_app()
+        account = self._account or self._pick_account(app)
+        if account is None:
+            return None
+        self._account = account
+        return self._call_msal(
+            lambda: app.acquire_token_silent_with_error(SCOPES, account, force_refresh=force_refresh)
+        )
+
+    def _by_refresh_token(self, *, force_refresh: bool) -> dict[str, Any] | None:
+        """The configured refresh token once; then its successors from the cache."""
+        app = self._user_app()
+        if self._active is AuthMethod.REFRESH_TOKEN and self._account is not None:
+            result = self._silent(force_refresh=force_refresh)
+            if result and "access_token" in result:
+                return result
+        result = self._call_msal(lambda: app.acquire_token_by_refresh_token(self._refresh_token, SCOPES))
+        self._account = self._pick_account(app) if "access_token" in result else None
+        return result
+
+    def _by_password(self, *, force_refresh: bool) -> dict[str, Any] | None:
+        """Cached tokens between calls; the password grant itself first and on a forced refresh."""
+        app = self._user_app()
+        if self._active is AuthMethod.PASSWORD and self._account is not None and not force_refresh:
+            result = self._silent(force_refresh=False)
+            if result and "access_token" in result:
+                return result
+        result = self._call_msal(
+            lambda: app.acquire_token_by_username_password(self._username, self._password, SCOPES)
+        )
+        self._account = self._pick_account(app) if "access_token" in result else None
+        return result
+
+    def _for_client(self, *, force_refresh: bool) -> dict[str, Any] | None:
+        if not self._warned_app_only:
+            self._warned_app_only = True
+            self._logger.warning(
+                "Signing in with the client secret alone (client credentials): the Partner Center "
+                "Referrals API accepts only App+User tokens and will likely answer 401/403; "
+                "run `partner-center login` or configure a refresh token or username and password"
+            )
+        app = self._app(public=False)
+        if force_refresh:
+            cache = self._token_cache()
+            for entry in list(
+                cache.search(
+                    msal.TokenCache.CredentialType.ACCESS_TOKEN,
+                    query={"client_id": self._client_id, "home_account_id": None},
+                )
+            ):
+                cache.remove_at(entry)
+        return self._call_msal(lambda: app.acquire_token_for_client(scopes=SCOPES))
+
+    # -- helpers ----------------------------------------------------------------------------------------
+
+    def _token_cache(self) -> msal.SerializableTokenCache:
+        if self._cache is None:
+            self._cache = self._cache_file.load()
+        return self._cache
+
+    def _cache_holds_account(self) -> bool:
+        cache = self._token_cache()
+        has_account = any(
+            entry.get("environment", "").lower() == self._authority_host
+            for entry in cache.search(msal.TokenCache.CredentialType.ACCOUNT)
+        )
+        has_refresh_token = any(
+            entry.get("client_id") == self._client_id
+            for entry in cache.search(msal.TokenCache.CredentialType.REFRESH_TOKEN)
+        )
+        return has_account and has_refresh_token
+
+    def _pick_account(self, app: msal.ClientApplication) -> dict[str, Any] | None:
+        accounts = self._call_msal(app.get_accounts)
+        if self._username:
+            preferred = [a for a in accounts if (a.get("username") or "").lower() == self._username.lower()]
+            accounts = preferred or accounts
+        return accounts[0] if accounts else None
+
+    def _forget_accounts(self) -> None:
+        app = self._user_app()
+        for account in self._call_msal(app.get_accounts):
+            app.remove_account(account)
+
+    def _user_app(self) -> msal.ClientApplication:
+        """A confidential client when a secret is configured, else a public one."""
+        return self._app(public=not self._client_secret)
+
+    def _app(self, *, public: bool) -> msal.ClientApplication:
+        key = "public" if public else "confidential"
+        if key not in self._apps:
+            self._apps[key] = self._build_app(public=public, cache=self._token_cache())
+        return self._apps[key]
+
+    def _build_app(self, *, public: bool, cache: msal.SerializableTokenCache) -> msal.ClientApplication:
+        options: dict[str, Any] = {
+            "authority": self._authority,
+            "token_cache": cache,
+            "http_client": self._session,
+        }
+        if not is_microsoft_authority_host(self._authority_host):
+            options["instance_discovery"] = False
+        if public:
+            return self._call_msal(lambda: msal.PublicClientApplication(self._client_id, **options))
+        return self._call_msal(
+            lambda: msal.ConfidentialClientApplication(
+                self._client_id, client_credential=self._client_secret, **options
+            )
+        )
+
+    def _call_msal(self, call: Callable[[], Any]) -> Any:
+        """Run an MSAL call; transport failures become errors that name the host, never the request."""
+        try:
+            return call()
+        except requests.exceptions.SSLError:
+            raise PartnerCenterError(
+                f"TLS verification of the identity provider {self._authority_host} failed: "
+                "set HUNTER_PARTNER_CENTER_CA_BUNDLE to the CA that signed its certificate"
+            ) from None
+        except requests.RequestException as exc:
+            raise PartnerCenterError(
+                f"Could not reach the identity provider {self._authority_host} ({type(exc).__name__})"
+            ) from None
+        except ValueError as exc:
+            raise PartnerCenterAuthError(
+                f"The identity provider at {self._authority} could not be used ({_first_line(exc)}); "
+                "check HUNTER_PARTNER_CENTER_AUTHORITY_HOST and HUNTER_PARTNER_CENTER_TENANT_ID"
+            ) from None
+
+    def _refused_message(self, method: AuthMethod, detail: str) -> str:
+        if method is AuthMethod.PASSWORD:
+            return (
+                f"Sign-in with HUNTER_PARTNER_CENTER_USERNAME/PASSWORD was refused ({detail}); check them "
+                "(accounts with MFA cannot use a password: run `partner-center login` instead)"
+            )
+        return (
+            f"Sign-in with HUNTER_PARTNER_CENTER_CLIENT_ID/CLIENT_SECRET was refused ({detail}); "
+            "check the app registration and its secret"
+        )
+
+    def _nothing_configured_message(self) -> str:
+        return (
+            "No Partner Center sign-in is configured: run `partner-center login` (device code), or set "
+            "HUNTER_PARTNER_CENTER_REFRESH_TOKEN, or HUNTER_PARTNER_CENTER_USERNAME and _PASSWORD"
+        )
+
+
+def _label(method: AuthMethod) -> str:
+    return {
+        AuthMethod.TOKEN_CACHE: "cached sign-in (token cache)",
+        AuthMethod.REFRESH_TOKEN: "configured refresh token",
+        AuthMethod.PASSWORD: "username/password sign-in",
+        AuthMethod.CLIENT_CREDENTIALS: "client credentials sign-in",
+    }[method]
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first sentence of an exception's text: MSAL's ValueErrors append pages of generic advice."""
+    lines = str(exc).strip().splitlines()
+    if not lines:
+        return type(exc).__name__
+    sentence = lines[0].split(". ", 1)[0]
+    return sentence[:300]

@@ -1,0 +1,183 @@
+"""``partner-center login`` and ``partner-center doctor`` against the emulator."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from partner_center_assets.cli.doctor import doctor
+from partner_center_assets.cli.login import login
+from partner_center_assets.client import AuthMethod, TokenProvider
+from partner_center_assets.emulator import Emulator, Fault
+from partner_center_assets.hunter_db import migrate
+from partner_center_assets.settings import Settings
+
+DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+
+pytest_plugins = ["partner_center_assets_tests.emulator_fixtures"]
+pytestmark = pytest.mark.filterwarnings("ignore:This API has been deprecated:DeprecationWarning")
+
+
+@pytest.fixture
+def emulator(start_emulator: Callable[..., Emulator]) -> Emulator:
+    """An emulator that approves device codes on the second poll, with no wait between polls."""
+    return start_emulator(device_code_interval=0)
+
+
+@pytest.fixture
+def environment(emulator: Emulator, tmp_path: Path) -> dict[str, str | None]:
+    """The variables pointing the commands at the emulator; every other ``HUNTER_`` variable unset."""
+    env: dict[str, str | None] = {name: None for name in os.environ if name.startswith("HUNTER_")}
+    env.update(
+        {
+            "DAGSTER_HOME": str(tmp_path),
+            "HUNTER_DATABASE_URL": f"duckdb:///{tmp_path / 'hunter.duckdb'}",
+            "HUNTER_PARTNER_CENTER_BASE_URL": emulator.base_url,
+            "HUNTER_PARTNER_CENTER_AUTHORITY_HOST": emulator.authority_host,
+            "HUNTER_PARTNER_CENTER_TENANT_ID": emulator.tenant_id,
+            "HUNTER_PARTNER_CENTER_CLIENT_ID": emulator.client_id,
+            "HUNTER_PARTNER_CENTER_CA_BUNDLE": str(emulator.ca_path),
+            "HUNTER_PARTNER_CENTER_TOKEN_CACHE": str(tmp_path / "token_cache.json"),
+            "HUNTER_PARTNER_CENTER_REQUESTS_PER_MINUTE": "0",
+        }
+    )
+    return env
+
+
+def with_password(
+    env: dict[str, str | None], emu: Emulator, password: str | None = None
+) -> dict[str, str | None]:
+    return {
+        **env,
+        "HUNTER_PARTNER_CENTER_USERNAME": emu.username,
+        "HUNTER_PARTNER_CENTER_PASSWORD": password or emu.password,
+    }
+
+
+def migrated(env: dict[str, str | None]) -> dict[str, str | None]:
+    engine = sa.create_engine(str(env["HUNTER_DATABASE_URL"]))
+    migrate.upgrade(engine)
+    engine.dispose()
+    return env
+
+
+def test_login_shows_the_code_saves_the_cache_and_names_the_account(
+    emulator: Emulator, environment: dict[str, str | None]
+) -> None:
+    result = CliRunner().invoke(login, env=environment)
+
+    cache = Path(str(environment["HUNTER_PARTNER_CENTER_TOKEN_CACHE"]))
+    assert result.exit_code == 0, result.output
+    assert f"{emulator.authority_host}/devicelogin" in result.output
+    assert "enter the code" in result.output
+    assert f"Logged in as {emulator.username}" in result.output
+    assert stat.S_IMODE(cache.stat().st_mode) == 0o600
+
+
+def test_after_login_runs_sign_in_from_the_cache(
+    emulator: Emulator, environment: dict[str, str | None]
+) -> None:
+    CliRunner().invoke(login, env=environment)
+    provider = TokenProvider.from_settings(Settings.from_env({k: v for k, v in environment.items() if v}))
+
+    assert provider.method == AuthMethod.TOKEN_CACHE
+    assert provider.get_token()
+    assert [r.grant_type for r in emulator.requests if r.grant_type] == [DEVICE_CODE_GRANT, DEVICE_CODE_GRANT]
+
+
+def test_login_without_a_client_id_names_the_missing_variable(environment: dict[str, str | None]) -> None:
+    result = CliRunner().invoke(login, env={**environment, "HUNTER_PARTNER_CENTER_CLIENT_ID": None})
+
+    assert result.exit_code == 1
+    assert "HUNTER_PARTNER_CENTER_CLIENT_ID" in result.output
+
+
+def test_doctor_passes_every_check_on_a_healthy_setup(
+    emulator: Emulator, environment: dict[str, str | None]
+) -> None:
+    env = migrated(with_password(environment, emulator))
+
+    result = CliRunner().invoke(doctor, env=env)
+
+    lines = result.output.splitlines()
+    assert result.exit_code == 0, result.output
+    assert [line.split()[:2] for line in lines] == [
+        ["OK", "configuration:"],
+        ["OK", "token:"],
+        ["OK", "api:"],
+        ["OK", "database:"],
+    ]
+    assert "acquired by password" in lines[1]
+    assert emulator.api_requests()[0].request_id in lines[2]
+    assert emulator.api_requests()[0].query["$top"] == "1"
+    assert migrate.head_revision() in lines[3]
+    assert emulator.password not in result.output
+
+
+def test_doctor_fails_without_a_sign_in_method_and_says_what_to_do(
+    environment: dict[str, str | None],
+) -> None:
+    result = CliRunner().invoke(doctor, env=migrated(environment))
+
+    lines = result.output.splitlines()
+    assert result.exit_code == 1
+    assert lines[0].startswith("FAIL configuration:") and "partner-center login" in lines[0]
+    assert lines[1].startswith("FAIL token: skipped")
+    assert lines[2].startswith("FAIL api: skipped")
+    assert lines[3].startswith("OK   database:")
+
+
+def test_doctor_reports_a_refused_password_without_printing_it(
+    emulator: Emulator, environment: dict[str, str | None]
+) -> None:
+    env = migrated(with_password(environment, emulator, password="a-wrong-password"))
+
+    result = CliRunner().invoke(doctor, env=env)
+
+    lines = result.output.splitlines()
+    assert result.exit_code == 1
+    assert lines[1].startswith("FAIL token:") and "invalid_grant" in lines[1]
+    assert "a-wrong-password" not in result.output
+
+
+def test_doctor_reports_an_api_that_refuses_access(
+    emulator: Emulator, environment: dict[str, str | None]
+) -> None:
+    emulator.add_fault(Fault("status", status=403))
+    env = migrated(with_password(environment, emulator))
+
+    result = CliRunner().invoke(doctor, env=env)
+
+    lines = result.output.splitlines()
+    assert result.exit_code == 1
+    assert lines[2].startswith("FAIL api:") and "Referral Admin or Referral User" in lines[2]
+
+
+def test_doctor_reports_a_database_behind_its_migrations(
+    emulator: Emulator, environment: dict[str, str | None]
+) -> None:
+    env = with_password(environment, emulator)
+    sa.create_engine(str(env["HUNTER_DATABASE_URL"])).connect().close()
+
+    result = CliRunner().invoke(doctor, env=env)
+
+    lines = result.output.splitlines()
+    assert result.exit_code == 1
+    assert lines[3].startswith("FAIL database:")
+    assert "revision none" in lines[3] and "partner-center db upgrade" in lines[3]
+
+
+def test_doctor_masks_the_database_password(environment: dict[str, str | None]) -> None:
+    url = "postgresql+psycopg://hunter:db-secret-pw@127.0.0.1:1/hunter"
+
+    result = CliRunner().invoke(doctor, env={**environment, "HUNTER_DATABASE_URL": url})
+
+    assert result.exit_code == 1
+    assert result.output.splitlines()[3].startswith("FAIL database:")
+    assert "db-secret-pw" not in result.output
