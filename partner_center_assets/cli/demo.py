@@ -7,7 +7,12 @@ import os
 import click
 
 from partner_center_assets.cli.report import print_summary
-from partner_center_assets.cli.runtime import ensure_dagster_home, failure_messages, run_daily_job, sync_metadata
+from partner_center_assets.cli.runtime import (
+    ensure_dagster_home,
+    failure_messages,
+    run_daily_job,
+    sync_metadata,
+)
 from partner_center_assets.hunter_db.engine import describe
 from partner_center_assets.settings import PREFIX, Settings
 

@@ -20,4 +20,6 @@ def print_summary(metadata: Mapping[str, Any], *, dry_run: bool = False) -> None
         click.echo(f"    {reason:<26}{metadata.get(f'skipped_{reason}', 0):>10}")
     click.echo(f"  {'watermark':<28}{metadata.get('watermark', 'none')!s:>10}")
     if metadata.get("max_pages_reached"):
-        click.echo("  MAX_PAGES was reached: older referrals were not read (see HUNTER_PARTNER_CENTER_MAX_PAGES).")
+        click.echo(
+            "  MAX_PAGES was reached: older referrals were not read (see HUNTER_PARTNER_CENTER_MAX_PAGES)."
+        )

@@ -5,15 +5,25 @@ from __future__ import annotations
 import click
 
 from partner_center_assets.cli.report import print_summary
-from partner_center_assets.cli.runtime import ensure_dagster_home, failure_messages, run_daily_job, sync_metadata
+from partner_center_assets.cli.runtime import (
+    ensure_dagster_home,
+    failure_messages,
+    run_daily_job,
+    sync_metadata,
+)
 
 
 @click.command("sync")
-@click.option("--full-refresh", is_flag=True, help="Read every page (up to MAX_PAGES), ignoring the watermark.")
+@click.option(
+    "--full-refresh", is_flag=True, help="Read every page (up to MAX_PAGES), ignoring the watermark."
+)
 @click.option(
     "--dry-run",
     is_flag=True,
-    help="Fetch, normalize and resolve; compute what would change inside a rolled-back transaction; write nothing.",
+    help=(
+        "Fetch, normalize and resolve; compute what would change inside a rolled-back "
+        "transaction; write nothing."
+    ),
 )
 def sync(full_refresh: bool, dry_run: bool) -> None:
     """Run partner_center_daily_sync now (the same job the daily schedule runs)."""

@@ -16,6 +16,7 @@ import re
 import secrets
 import sys
 import threading
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -41,7 +42,7 @@ _INTERNED = frozenset(
     {"status", "substatus", "direction", "type", "qualification", "customerProfile/address/country"}
 )
 _API_TIMESTAMP = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,7}))?Z")
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
 
 Entry = tuple[Any, ...]
 Predicate = Callable[[Entry], bool]
@@ -117,17 +118,17 @@ class ReferralStore:
         self._snapshot_numbers = itertools.count(1)
 
     @staticmethod
-    def _encode(referrals: Iterable[dict[str, Any]]) -> tuple[dict[str, Entry], dict[str, bytes]]:
+    def _encode(referrals: Iterable[Any]) -> tuple[dict[str, Entry], dict[str, bytes]]:
         entries: dict[str, Entry] = {}
         bodies: dict[str, bytes] = {}
         with paused_gc():
-            for number, referral in enumerate(referrals):
-                if not isinstance(referral, dict):
-                    raise ValueError(f"referral #{number} is not a JSON object")
-                referral_id = referral.get("id")
+            for referral in referrals:
+                referral_id = referral.get("id") if isinstance(referral, dict) else None
                 if not isinstance(referral_id, str) or not referral_id:
-                    raise ValueError(f"referral #{number} has no string 'id'")
-                entries[referral_id] = _index(referral)
+                    # Broken records are served too (the real API is not trusted to be tidy);
+                    # they get a private key that no get-by-id can reach.
+                    referral_id = f"\u0000unkeyed-{uuid.uuid4().hex}"
+                entries[referral_id] = _index(referral if isinstance(referral, dict) else {})
                 bodies[referral_id] = _ENCODER.encode(referral).encode("utf-8")
         return entries, bodies
 

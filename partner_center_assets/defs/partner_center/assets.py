@@ -53,6 +53,13 @@ class WriteConfig(dg.Config):
     """Compute what would change, print it, and write nothing."""
 
 
+def _share(done: int, total: int | None) -> float | None:
+    """Progress of a stream when the API told how many referrals match (``@odata.count``)."""
+    if not total or total <= 0:
+        return None
+    return round(min(done / total, 1.0), 4)
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
@@ -105,6 +112,7 @@ def raw_referral_pages(
         with files.page_writer() as out:
             for stream, query in streams:
                 stats = StreamStats()
+                stream_records = 0
                 for page in client.iter_referral_pages(
                     stream, query, cutoff=cutoff, max_pages=settings.max_pages, stats=stats
                 ):
@@ -112,6 +120,7 @@ def raw_referral_pages(
                         json.dumps({"stream": stream, "page": page.page_number, "records": page.records})
                     )
                     out.write("\n")
+                    stream_records += len(page.records)
                     log_event(
                         context.log,
                         FETCHED,
@@ -121,6 +130,8 @@ def raw_referral_pages(
                         status_code=page.status_code,
                         request_id=page.request_id,
                         odata_count=page.odata_count,
+                        records_so_far=stream_records,
+                        share_done=_share(stream_records, page.odata_count),
                     )
                 summary.streams[stream] = {
                     "pages": stats.pages,
