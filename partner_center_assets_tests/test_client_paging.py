@@ -137,7 +137,7 @@ def test_a_last_page_at_max_pages_is_not_reported_as_hitting_the_limit(emulator:
     assert (stats.pages, stats.stop_reason, stats.max_pages_reached) == (2, "no_next_link", False)
 
 
-def test_the_stream_stops_after_the_first_page_older_than_the_cutoff(emulator: Emulator, reader) -> None:
+def test_the_stream_stops_after_the_first_page_reaching_below_the_cutoff(emulator: Emulator, reader) -> None:
     referrals = newest_first(incoming_active(250))
     emulator.set_referrals(referrals)
     client = reader(emulator)
@@ -153,12 +153,14 @@ def test_the_stream_stops_after_the_first_page_older_than_the_cutoff(emulator: E
     assert len(emulator.api_requests()) == 2
 
 
-def test_a_page_exactly_at_the_cutoff_does_not_stop_the_stream(emulator: Emulator, reader) -> None:
+def test_a_page_whose_oldest_record_is_exactly_at_the_cutoff_does_not_stop_the_stream(
+    emulator: Emulator, reader
+) -> None:
     referrals = newest_first(incoming_active(350))
     emulator.set_referrals(referrals)
     client = reader(emulator)
     stats = StreamStats()
-    cutoff = parse_timestamp(referrals[100]["updatedDateTime"])
+    cutoff = parse_timestamp(referrals[199]["updatedDateTime"])
 
     list(client.iter_referral_pages("discovery", QUERY, cutoff=cutoff, max_pages=10, stats=stats))
 
