@@ -271,3 +271,16 @@ def test_summary_event_is_logged_once_with_flat_counters(pipeline):
     assert all(f"skipped_{reason}" in summaries[0] for reason in SKIP_REASONS)
     fetched_pages = [m for m in messages if '"partner_center_referrals_fetched"' in m]
     assert len(fetched_pages) == 2
+
+
+def test_full_refresh_reads_past_the_watermark(pipeline, emulator):
+    pipeline.run()
+    emulator.reset_log()
+    counters = metadata_of(pipeline.run(full_refresh=True), "partner_center_referrals")
+    discovery_pages = [r for r in emulator.api_requests() if "Closed" not in r.query.get("$filter", "")]
+    assert len(discovery_pages) == 2
+    assert counters["fetched"] >= len(discoverable(emulator.referrals))
+    assert pipeline.rows("SELECT full_refresh FROM partner_center_sync_runs ORDER BY started_at") == [
+        (False,),
+        (True,),
+    ]

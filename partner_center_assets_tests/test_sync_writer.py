@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from partner_center_assets.hunter_db.engine import create_hunter_engine
+from partner_center_assets.hunter_db.lock import SyncLockedError, acquire_sync_lock
 from partner_center_assets.hunter_db.migrate import upgrade
 from partner_center_assets.hunter_db.sync_writer import STAGE_TYPES, SyncRunInfo, write_sync
 
@@ -257,3 +258,14 @@ def test_hostile_text_and_emoji_are_stored_as_received(engine):
         (hostile, "Ünïcødé 株式会社")
     ]
     assert table(engine, "SELECT count(*) FROM leads") == [(1,)]
+
+
+def test_a_second_writer_waits_for_the_lock_then_fails_clearly(postgres_url):
+    engine = create_hunter_engine(postgres_url)
+    upgrade(engine)
+    with engine.connect() as holder, holder.begin():
+        acquire_sync_lock(holder)
+        with pytest.raises(SyncLockedError, match="another Partner Center sync"):
+            write_sync(engine, frame(row("a")), SyncRunInfo(run_id="r", started_at=T0), lock_wait_seconds=0.3)
+    assert write_sync(engine, frame(row("a")), SyncRunInfo(run_id="r", started_at=T0)).inserted == 1
+    engine.dispose()

@@ -172,6 +172,7 @@ def raw_referral_pages(
         "cutoff": summary.cutoff or "none (reads every page)",
         "seconds": round(time.monotonic() - clock, 3),
         "streams": dg.MetadataValue.json(summary.streams),
+        "preview": dg.MetadataValue.md(previews.streams_preview(summary.streams)),
         "path": dg.MetadataValue.path(str(files.raw_pages)),
     }
     for stream, stats_row in summary.streams.items():

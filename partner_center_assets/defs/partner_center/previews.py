@@ -13,6 +13,19 @@ def _markdown(frame: pd.DataFrame) -> str:
     return frame.head(PREVIEW_ROWS).to_markdown(index=False)
 
 
+def streams_preview(streams: dict[str, dict[str, object]]) -> str:
+    if not streams:
+        return "_no stream read_"
+    rows = [
+        {
+            "stream": name,
+            **{k: stats.get(k) for k in ("pages", "records", "requests", "retries", "stop_reason")},
+        }
+        for name, stats in streams.items()
+    ]
+    return _markdown(pd.DataFrame(rows))
+
+
 def normalized_preview(frame: pd.DataFrame) -> str:
     if frame.empty:
         return "_no rows_"
