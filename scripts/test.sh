@@ -5,5 +5,5 @@ cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh dev
 export PATH="$PWD/.venv/bin:$PATH"
 ruff check .
-dagster definitions validate -w workspace.yaml 2>&1 | tail -n 1
+dg check defs 2>&1 | tail -n 2
 exec pytest "$@"
