@@ -21,6 +21,7 @@ from partner_center_assets.hunter_db.lock import acquire_sync_lock, release_sync
 from partner_center_assets.hunter_db.schema import LEAD_SOURCE, SCAN_SOURCE
 from partner_center_assets.hunter_db.staging import drop_staged, stage_frame
 from partner_center_assets.ingest.reasons import SKIP_REASONS, empty_skip_counts
+from partner_center_assets.ingest.rules import SyncCounters
 
 DERIVED_COLUMNS = (
     "engagement_id",
@@ -38,6 +39,7 @@ DERIVED_COLUMNS = (
     "created_at",
     "updated_at",
 )
+# Columns of the staged batch, in table order (later keys override the text default in place).
 STAGE_TYPES = {
     "id": "text",
     **{c: "text" for c in DERIVED_COLUMNS},
@@ -50,19 +52,6 @@ STAGE_TYPES = {
     "payload_hash": "text",
     "new_skip_reason": "text",
     "fetch_seq": "int",
-}
-STAGE_TYPES = {
-    k: STAGE_TYPES[k]
-    for k in (
-        "id",
-        *DERIVED_COLUMNS,
-        "domain",
-        "domain_source",
-        "raw_payload",
-        "payload_hash",
-        "new_skip_reason",
-        "fetch_seq",
-    )
 }
 
 ACTION_INSERTED = "inserted"
@@ -105,14 +94,13 @@ class SyncOutcome:
 
     def counters(self) -> dict[str, int]:
         """Flat counters, as in the ``partner_center_sync_summary`` event."""
-        flat = {
-            "fetched": self.fetched,
-            "inserted": self.inserted,
-            "updated": self.updated,
-            "unchanged": self.unchanged,
-        }
-        flat.update({f"skipped_{reason}": self.skipped.get(reason, 0) for reason in SKIP_REASONS})
-        return flat
+        return SyncCounters(
+            fetched=self.fetched,
+            inserted=self.inserted,
+            updated=self.updated,
+            unchanged=self.unchanged,
+            skipped=dict(self.skipped),
+        ).as_event_fields()
 
 
 def _distinct(left: str, right: str, columns: tuple[str, ...]) -> str:
