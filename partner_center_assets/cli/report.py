@@ -23,3 +23,6 @@ def print_summary(metadata: Mapping[str, Any], *, dry_run: bool = False) -> None
         click.echo(
             "  MAX_PAGES was reached: older referrals were not read (see HUNTER_PARTNER_CENTER_MAX_PAGES)."
         )
+    if dry_run and metadata.get("preview"):
+        click.echo("What would change (first rows):")
+        click.echo(str(metadata["preview"]))

@@ -61,7 +61,8 @@ def actions_preview(actions: pd.DataFrame) -> str:
     if actions.empty:
         return "_nothing written_"
     counts = actions.groupby("action").size().reset_index(name="referrals")
-    return f"{_markdown(counts)}\n\n{_markdown(actions)}"
+    changed = actions[actions["action"] != "unchanged"]
+    return f"{_markdown(counts)}\n\n{_markdown(changed)}"
 
 
 def links_preview(links: pd.DataFrame) -> str:
