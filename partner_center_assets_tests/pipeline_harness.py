@@ -32,20 +32,10 @@ CHECKS = [
 
 def point_at_emulator(monkeypatch: pytest.MonkeyPatch, emulator: Emulator, home: Path) -> None:
     """Configure the product, through its environment variables, to use ``emulator``."""
-    values = {
-        "BASE_URL": emulator.base_url,
-        "AUTHORITY_HOST": emulator.authority_host,
-        "TENANT_ID": emulator.tenant_id,
-        "CLIENT_ID": emulator.client_id,
-        "CLIENT_SECRET": emulator.client_secret,
-        "USERNAME": emulator.username,
-        "PASSWORD": emulator.password,
-        "CA_BUNDLE": str(emulator.ca_path),
-        "REQUESTS_PER_MINUTE": "0",
-        "TOKEN_CACHE": str(home / "token_cache.json"),
-    }
-    for name, value in values.items():
-        monkeypatch.setenv(PREFIX + name, value)
+    for name, value in emulator.product_environment().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv(PREFIX + "REQUESTS_PER_MINUTE", "0")
+    monkeypatch.setenv(PREFIX + "TOKEN_CACHE", str(home / "token_cache.json"))
     monkeypatch.setenv("DAGSTER_HOME", str(home))
 
 

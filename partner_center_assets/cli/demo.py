@@ -26,20 +26,9 @@ def demo(count: int, seed: int) -> None:
 
     home = ensure_dagster_home()
     with Emulator(count=count, seed=seed, state_dir=home / "emulator") as emulator:
-        demo_environment = {
-            "BASE_URL": emulator.base_url,
-            "AUTHORITY_HOST": emulator.authority_host,
-            "TENANT_ID": emulator.tenant_id,
-            "CLIENT_ID": emulator.client_id,
-            "CLIENT_SECRET": emulator.client_secret,
-            "USERNAME": emulator.username,
-            "PASSWORD": emulator.password,
-            "CA_BUNDLE": str(emulator.ca_path),
-            "REQUESTS_PER_MINUTE": "0",
-            "TOKEN_CACHE": str(home / "emulator" / "token_cache.json"),
-        }
-        for name, value in demo_environment.items():
-            os.environ[PREFIX + name] = value
+        os.environ.update(emulator.product_environment())
+        os.environ[PREFIX + "REQUESTS_PER_MINUTE"] = "0"
+        os.environ[PREFIX + "TOKEN_CACHE"] = str(home / "emulator" / "token_cache.json")
         settings = Settings.from_env()
         click.echo(f"Emulator: {emulator.base_url} ({count} referrals, seed {seed})")
         click.echo(f"Hunter database: {describe(settings.database_url)}")

@@ -13,24 +13,13 @@ import click
 
 from partner_center_assets.emulator import Emulator, load_referrals
 from partner_center_assets.emulator.api import NEXT_LINK_STYLES
-from partner_center_assets.settings import PREFIX, home_dir
+from partner_center_assets.settings import home_dir
 
 DEFAULT_PORT = 8443
 
 
 def _exports(emu: Emulator) -> list[tuple[str, str]]:
-    ca = str(emu.ca_path)
-    return [
-        (PREFIX + "BASE_URL", emu.base_url),
-        (PREFIX + "AUTHORITY_HOST", emu.authority_host),
-        (PREFIX + "TENANT_ID", emu.tenant_id),
-        (PREFIX + "CLIENT_ID", emu.client_id),
-        (PREFIX + "CLIENT_SECRET", emu.client_secret),
-        (PREFIX + "USERNAME", emu.username),
-        (PREFIX + "PASSWORD", emu.password),
-        (PREFIX + "CA_BUNDLE", ca),
-        ("REQUESTS_CA_BUNDLE", ca),
-    ]
+    return [*emu.product_environment().items(), ("REQUESTS_CA_BUNDLE", str(emu.ca_path))]
 
 
 @click.command("emulator")

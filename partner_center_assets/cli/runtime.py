@@ -10,18 +10,6 @@ import dagster as dg
 
 from partner_center_assets.settings import home_dir
 
-PYTHON_ASSETS = (
-    "raw_referral_pages",
-    "normalized_referrals",
-    "resolved_referrals",
-    "partner_center_referrals",
-    "companies",
-    "leads",
-    "partner_center_lead_links",
-    "domain_scan_requests",
-    "partner_center_sync_runs",
-)
-
 
 def ensure_dagster_home() -> Path:
     """Use ``$DAGSTER_HOME``, or ``./.hunter``, so runs persist and ``dagster dev`` shows them."""
@@ -37,6 +25,7 @@ def ensure_dagster_home() -> Path:
 def run_daily_job(*, full_refresh: bool = False, dry_run: bool = False) -> dg.ExecuteInProcessResult:
     """Run ``partner_center_daily_sync`` as the schedule does (a dry run stops before dbt)."""
     from partner_center_assets.definitions import defs
+    from partner_center_assets.defs.partner_center.assets import PIPELINE_ASSETS
     from partner_center_assets.defs.partner_center.schedules import DAILY_JOB_NAME
 
     job = defs.resolve_job_def(DAILY_JOB_NAME)
@@ -46,7 +35,7 @@ def run_daily_job(*, full_refresh: bool = False, dry_run: bool = False) -> dg.Ex
             "hunter_tables": {"config": {"dry_run": dry_run}},
         }
     }
-    selection = [dg.AssetKey(key) for key in PYTHON_ASSETS] if dry_run else None
+    selection = [dg.AssetKey(key) for key in PIPELINE_ASSETS] if dry_run else None
     with dg.DagsterInstance.get() as instance:
         return job.execute_in_process(
             run_config=run_config, instance=instance, raise_on_error=False, asset_selection=selection

@@ -46,6 +46,7 @@ from partner_center_assets.emulator.request_log import (
 )
 from partner_center_assets.emulator.store import ReferralStore
 from partner_center_assets.emulator.tls import server_tls
+from partner_center_assets.settings import PREFIX
 
 logger = logging.getLogger("partner_center_assets.emulator")
 
@@ -310,6 +311,20 @@ class Emulator:
 
     def revoke_refresh_tokens(self) -> None:
         self.identity.revoke_refresh_tokens()
+
+    def product_environment(self) -> dict[str, str]:
+        """The ``HUNTER_PARTNER_CENTER_*`` variables that point the product at this emulator."""
+        values = {
+            "BASE_URL": self.base_url,
+            "AUTHORITY_HOST": self.authority_host,
+            "TENANT_ID": self.tenant_id,
+            "CLIENT_ID": self.client_id,
+            "CLIENT_SECRET": self.client_secret,
+            "USERNAME": self.username,
+            "PASSWORD": self.password,
+            "CA_BUNDLE": str(self.ca_path),
+        }
+        return {PREFIX + name: value for name, value in values.items()}
 
     def issue_refresh_token(self) -> str:
         return self.identity.issue_refresh_token()

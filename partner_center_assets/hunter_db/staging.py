@@ -7,11 +7,12 @@ manages about 500 rows/s.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 
 import pandas as pd
 from sqlalchemy.engine import Connection
+
+from partner_center_assets.ingest.normalize import python_value
 
 _PG_TYPES = {
     "int": "BIGINT",
@@ -29,20 +30,9 @@ _DUCK_TYPES = {
 }
 
 
-def _clean(value: object) -> object:
-    """pandas missing values (NaN, NaT, NA) become NULL."""
-    if value is None or value is pd.NaT or value is pd.NA:
-        return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.to_pydatetime()
-    return value
-
-
 def _rows(frame: pd.DataFrame, columns: list[str]) -> Iterator[tuple[object, ...]]:
     for row in frame[columns].itertuples(index=False, name=None):
-        yield tuple(_clean(v) for v in row)
+        yield tuple(python_value(v) for v in row)
 
 
 def stage_frame(conn: Connection, name: str, frame: pd.DataFrame, types: dict[str, str]) -> None:

@@ -7,13 +7,12 @@ valid one's domain from its stored (NUL-free) payload, and applies §4.1, §4.2 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterator
 
 import pandas as pd
 
 from partner_center_assets.ingest.domains import DomainResolver
-from partner_center_assets.ingest.normalize import NORMALIZED_COLUMNS, NormalizedReferral
+from partner_center_assets.ingest.normalize import NORMALIZED_COLUMNS, NormalizedReferral, python_value
 from partner_center_assets.ingest.reasons import SkipReason
 from partner_center_assets.ingest.rules import (
     INVALID_DOMAIN_DETAIL,
@@ -24,20 +23,10 @@ from partner_center_assets.ingest.rules import (
 )
 
 
-def _plain(value: object) -> object:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.to_pydatetime()
-    return value
-
-
 def referrals_from_frame(frame: pd.DataFrame) -> Iterator[NormalizedReferral]:
     """Rebuild :class:`NormalizedReferral` objects from a normalized frame, in its row order."""
     for row in frame[list(NORMALIZED_COLUMNS)].itertuples(index=False, name=None):
-        values = dict(zip(NORMALIZED_COLUMNS, (_plain(v) for v in row), strict=True))
+        values = dict(zip(NORMALIZED_COLUMNS, (python_value(v) for v in row), strict=True))
         values["fetch_seq"] = int(values["fetch_seq"])
         yield NormalizedReferral(**values)
 

@@ -29,7 +29,7 @@ from partner_center_assets.ingest.resolve_frame import resolve_normalized_frame
 from partner_center_assets.sync_files import FetchSummary
 
 GROUP = "partner_center"
-HUNTER_TABLES = (
+HUNTER_TABLES: tuple[str, ...] = (
     "partner_center_referrals",
     "companies",
     "leads",
@@ -37,6 +37,14 @@ HUNTER_TABLES = (
     "domain_scan_requests",
     "partner_center_sync_runs",
 )
+
+PIPELINE_ASSETS: tuple[str, ...] = (
+    "raw_referral_pages",
+    "normalized_referrals",
+    "resolved_referrals",
+    *HUNTER_TABLES,
+)
+"""Every asset of the Partner Center group, upstream first (the dbt models come after)."""
 
 
 class FetchConfig(dg.Config):
