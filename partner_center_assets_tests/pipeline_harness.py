@@ -27,6 +27,7 @@ CHECKS = [
     checks.unique_referral_ids,
     checks.one_link_per_ingested_referral,
     checks.no_pending_scan_duplicates,
+    checks.max_pages_not_reached,
 ]
 
 
@@ -54,13 +55,8 @@ class Pipeline:
             "sync_storage": SyncStorage(directory=str(self.staging)),
         }
 
-    def run(self, *, full_refresh: bool = False, dry_run: bool = False, raise_on_error: bool = True):
-        run_config = {
-            "ops": {
-                "raw_referral_pages": {"config": {"full_refresh": full_refresh}},
-                "hunter_tables": {"config": {"dry_run": dry_run}},
-            }
-        }
+    def run(self, *, full_refresh: bool = False, raise_on_error: bool = True):
+        run_config = {"ops": {"raw_referral_pages": {"config": {"full_refresh": full_refresh}}}}
         return dg.materialize(
             [*PYTHON_ASSETS, *CHECKS],
             resources=self.resources(),

@@ -72,6 +72,7 @@ def test_checks_cover_skips_uniqueness_links_and_the_scan_queue():
         "unique_referral_ids",
         "one_link_per_ingested_referral",
         "no_pending_scan_duplicates",
+        "max_pages_not_reached",
     } <= names
 
 

@@ -207,18 +207,12 @@ def test_refused_password_fails_the_run_clearly_and_records_a_failed_sync(pipeli
     assert pipeline.rows("SELECT status FROM partner_center_sync_runs") == [("failed",)]
 
 
-def test_dry_run_counts_what_would_change_and_writes_nothing(pipeline):
-    result = pipeline.run(dry_run=True)
-    assert metadata_of(result, "partner_center_referrals")["inserted"] > 0
-    assert pipeline.scalar("SELECT count(*) FROM partner_center_referrals") == 0
-    assert pipeline.scalar("SELECT count(*) FROM partner_center_sync_runs") == 0
-
-
 def test_max_pages_reached_is_reported(pipeline, monkeypatch):
     monkeypatch.setenv(PREFIX + "MAX_PAGES", "1")
     result = pipeline.run()
     assert metadata_of(result, "raw_referral_pages")["max_pages_reached"] is True
     assert check_result(result, "skipped_by_reason").metadata["max_pages_reached"].value is True
+    assert not check_result(result, "max_pages_not_reached").passed
     assert pipeline.rows("SELECT max_pages_reached FROM partner_center_sync_runs") == [(True,)]
 
 

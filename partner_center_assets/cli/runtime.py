@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
-from partner_center_assets.settings import home_dir
+from partner_center_assets.hunter_db.engine import create_hunter_engine
+from partner_center_assets.hunter_db.sync_writer import SyncOutcome
+from partner_center_assets.settings import Settings, home_dir
+from partner_center_assets.sync_files import SyncFiles
+from partner_center_assets.sync_step import write_resolved_referrals
+
+UPSTREAM_ASSETS = ("raw_referral_pages", "normalized_referrals", "resolved_referrals")
 
 
 def ensure_dagster_home() -> Path:
@@ -22,24 +29,43 @@ def ensure_dagster_home() -> Path:
     return home
 
 
-def run_daily_job(*, full_refresh: bool = False, dry_run: bool = False) -> dg.ExecuteInProcessResult:
-    """Run ``partner_center_daily_sync`` as the schedule does (a dry run stops before dbt)."""
+def run_daily_job(
+    *, full_refresh: bool = False, only: tuple[str, ...] | None = None
+) -> dg.ExecuteInProcessResult:
+    """Run ``partner_center_daily_sync`` as the schedule does, or only the assets named in ``only``."""
     from partner_center_assets.definitions import defs
-    from partner_center_assets.defs.partner_center.assets import PIPELINE_ASSETS
     from partner_center_assets.defs.partner_center.schedules import DAILY_JOB_NAME
 
     job = defs.resolve_job_def(DAILY_JOB_NAME)
-    run_config: dict[str, Any] = {
-        "ops": {
-            "raw_referral_pages": {"config": {"full_refresh": full_refresh}},
-            "hunter_tables": {"config": {"dry_run": dry_run}},
-        }
-    }
-    selection = [dg.AssetKey(key) for key in PIPELINE_ASSETS] if dry_run else None
+    run_config = {"ops": {"raw_referral_pages": {"config": {"full_refresh": full_refresh}}}}
+    selection = [dg.AssetKey(key) for key in only] if only else None
     with dg.DagsterInstance.get() as instance:
         return job.execute_in_process(
             run_config=run_config, instance=instance, raise_on_error=False, asset_selection=selection
         )
+
+
+def dry_run_sync(*, full_refresh: bool = False) -> tuple[dg.ExecuteInProcessResult, SyncOutcome | None]:
+    """Fetch, normalize and resolve for real, then run the write in a transaction that is rolled back.
+
+    The Hunter tables are not materialized, so the UI and the freshness policy never mistake a dry
+    run for a sync.
+    """
+    result = run_daily_job(full_refresh=full_refresh, only=UPSTREAM_ASSETS)
+    if not result.success:
+        return result, None
+    engine = create_hunter_engine(Settings.from_env().database_url)
+    try:
+        outcome, _ = write_resolved_referrals(engine, SyncFiles(), result.run_id, dry_run=True)
+    finally:
+        engine.dispose()
+    return result, outcome
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dg.TimestampMetadataValue):
+        return datetime.fromtimestamp(value.value, UTC).isoformat()
+    return getattr(value, "value", value)
 
 
 def sync_metadata(result: dg.ExecuteInProcessResult) -> dict[str, Any]:
@@ -47,8 +73,20 @@ def sync_metadata(result: dg.ExecuteInProcessResult) -> dict[str, Any]:
     for event in result.get_asset_materialization_events():
         materialization = event.event_specific_data.materialization
         if materialization and materialization.asset_key == dg.AssetKey("partner_center_referrals"):
-            return {key: getattr(value, "value", value) for key, value in materialization.metadata.items()}
+            return {key: _plain(value) for key, value in materialization.metadata.items()}
     return {}
+
+
+def outcome_summary(outcome: SyncOutcome) -> dict[str, Any]:
+    """The same keys as :func:`sync_metadata`, for a dry run's outcome."""
+    from partner_center_assets.defs.partner_center.previews import actions_preview
+
+    return {
+        **outcome.counters(),
+        "skipped": sum(outcome.skipped.values()),
+        "watermark": outcome.watermark.isoformat() if outcome.watermark else "none",
+        "preview": actions_preview(outcome.actions),
+    }
 
 
 def failure_messages(result: dg.ExecuteInProcessResult) -> list[str]:

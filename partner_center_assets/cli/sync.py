@@ -6,8 +6,10 @@ import click
 
 from partner_center_assets.cli.report import print_summary
 from partner_center_assets.cli.runtime import (
+    dry_run_sync,
     ensure_dagster_home,
     failure_messages,
+    outcome_summary,
     run_daily_job,
     sync_metadata,
 )
@@ -29,8 +31,12 @@ def sync(full_refresh: bool, dry_run: bool) -> None:
     """Run partner_center_daily_sync now (the same job the daily schedule runs)."""
     home = ensure_dagster_home()
     click.echo(f"Dagster home: {home}")
-    result = run_daily_job(full_refresh=full_refresh, dry_run=dry_run)
-    metadata = sync_metadata(result)
+    if dry_run:
+        result, outcome = dry_run_sync(full_refresh=full_refresh)
+        metadata = outcome_summary(outcome) if outcome else {}
+    else:
+        result = run_daily_job(full_refresh=full_refresh)
+        metadata = sync_metadata(result)
     if metadata:
         print_summary(metadata, dry_run=dry_run)
     if not result.success:

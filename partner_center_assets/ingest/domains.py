@@ -44,6 +44,21 @@ CONSUMER_DOMAIN = "consumer_domain"
 DISPOSABLE_DOMAIN = "disposable_domain"
 MICROSOFT_DOMAIN = "microsoft_domain"
 OWN_DOMAIN = "own_domain"
+DETAILS: tuple[str, ...] = (
+    RESOLVED,
+    NO_CANDIDATES,
+    INVALID_EMAIL,
+    INVALID_URL,
+    INVALID_HOST,
+    IP_ADDRESS,
+    PUBLIC_SUFFIX,
+    NO_PUBLIC_SUFFIX,
+    CONSUMER_DOMAIN,
+    DISPOSABLE_DOMAIN,
+    MICROSOFT_DOMAIN,
+    OWN_DOMAIN,
+)
+"""Every ``DomainResolution.detail``, for counts that include zeros."""
 
 MAX_VALUE_LENGTH = 2048
 """Longer strings are not emails or URLs anyone typed; they are rejected before any parsing."""

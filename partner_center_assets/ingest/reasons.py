@@ -17,6 +17,8 @@ class SkipReason(StrEnum):
 
 
 SKIP_REASONS: tuple[str, ...] = tuple(reason.value for reason in SkipReason)
+NEW_REFERRAL_REASONS: tuple[str, ...] = SKIP_REASONS[2:]
+"""The reasons that apply only to referrals not stored yet (§4.4)."""
 
 
 def empty_skip_counts() -> dict[str, int]:

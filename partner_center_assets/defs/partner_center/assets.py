@@ -10,23 +10,24 @@ from partner_center_assets.client import StreamStats, build_referral_query
 from partner_center_assets.defs.partner_center import previews
 from partner_center_assets.defs.partner_center.events import FETCHED, SUMMARY, log_event, log_referral_events
 from partner_center_assets.defs.partner_center.resources import HunterDatabase, PartnerCenter, SyncStorage
+from partner_center_assets.defs.partner_center.table_metadata import table_metadata
 from partner_center_assets.hunter_db.sync_writer import (
     SyncRunInfo,
     record_failed_run,
     referrals_stored,
     stored_watermark,
-    write_sync,
 )
-from partner_center_assets.ingest.mail_lists import list_versions
+from partner_center_assets.ingest.domains import DETAILS as DOMAIN_DETAILS
 from partner_center_assets.ingest.normalize import (
     STREAM_CHANGES,
     STREAM_DISCOVERY,
     normalize_referral,
     to_frame,
 )
-from partner_center_assets.ingest.reasons import SKIP_REASONS
+from partner_center_assets.ingest.reasons import NEW_REFERRAL_REASONS, SkipReason
 from partner_center_assets.ingest.resolve_frame import resolve_normalized_frame
 from partner_center_assets.sync_files import FetchSummary
+from partner_center_assets.sync_step import write_resolved_referrals
 
 GROUP = "partner_center"
 HUNTER_TABLES: tuple[str, ...] = (
@@ -52,13 +53,6 @@ class FetchConfig(dg.Config):
 
     full_refresh: bool = False
     """Read every page (up to MAX_PAGES) instead of stopping at the watermark."""
-
-
-class WriteConfig(dg.Config):
-    """Run configuration of the write step."""
-
-    dry_run: bool = False
-    """Compute what would change, print it, and write nothing."""
 
 
 def _share(done: int, total: int | None) -> float | None:
@@ -176,16 +170,18 @@ def raw_referral_pages(
         "throttled_seconds": float(summary.throttled_seconds),
         "max_pages_reached": summary.max_pages_reached,
         "full_refresh": config.full_refresh,
-        "watermark_before": summary.watermark_before or "none",
-        "cutoff": summary.cutoff or "none (reads every page)",
         "seconds": round(time.monotonic() - clock, 3),
-        "streams": dg.MetadataValue.json(summary.streams),
         "preview": dg.MetadataValue.md(previews.streams_preview(summary.streams)),
         "path": dg.MetadataValue.path(str(files.raw_pages)),
     }
-    for stream, stats_row in summary.streams.items():
-        metadata[f"{stream}_pages"] = stats_row["pages"]
-        metadata[f"{stream}_records"] = stats_row["records"]
+    for stream in (STREAM_DISCOVERY, STREAM_CHANGES):
+        stream_stats = summary.streams.get(stream, {})
+        metadata[f"{stream}_pages"] = int(stream_stats.get("pages", 0))
+        metadata[f"{stream}_records"] = int(stream_stats.get("records", 0))
+    if watermark is not None:
+        metadata["watermark_before"] = dg.MetadataValue.timestamp(watermark)
+    if cutoff is not None:
+        metadata["cutoff"] = dg.MetadataValue.timestamp(cutoff)
     return dg.MaterializeResult(metadata=metadata)
 
 
@@ -217,7 +213,10 @@ def normalized_referrals(
         metadata={
             "dagster/row_count": len(frame),
             "invalid_payload": invalid,
-            "streams": dg.MetadataValue.json(frame["stream"].value_counts().to_dict() if len(frame) else {}),
+            **{
+                f"{stream}_records": int((frame["stream"] == stream).sum()) if len(frame) else 0
+                for stream in (STREAM_DISCOVERY, STREAM_CHANGES)
+            },
             "seconds": round(time.monotonic() - clock, 3),
             "preview": dg.MetadataValue.md(previews.normalized_preview(frame)),
             "path": dg.MetadataValue.path(str(files.normalized)),
@@ -243,19 +242,19 @@ def resolved_referrals(
     del normalized
     files.write_frame(files.resolved, resolved)
     with_domain = int(resolved["domain"].notna().sum()) if len(resolved) else 0
-    pre_skips = resolved["skip_reason"].value_counts().to_dict() if len(resolved) else {}
-    would_skip = resolved["new_skip_reason"].value_counts().to_dict() if len(resolved) else {}
-    details = resolved["domain_detail"].value_counts().to_dict() if len(resolved) else {}
+    pre_skips = resolved["skip_reason"].value_counts().to_dict()
+    would_skip = resolved["new_skip_reason"].value_counts().to_dict()
+    details = resolved["domain_detail"].value_counts().to_dict()
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(resolved),
             "with_domain": with_domain,
             "without_domain": len(resolved) - with_domain,
-            "distinct_domains": int(resolved["domain"].nunique()) if len(resolved) else 0,
-            "invalid_payload": int(pre_skips.get("invalid_payload", 0)),
-            "duplicate": int(pre_skips.get("duplicate", 0)),
-            "skip_if_new": dg.MetadataValue.json({k: int(v) for k, v in would_skip.items()}),
-            "domain_resolution": dg.MetadataValue.json({k: int(v) for k, v in details.items()}),
+            "distinct_domains": int(resolved["domain"].nunique()),
+            "invalid_payload": int(pre_skips.get(SkipReason.INVALID_PAYLOAD, 0)),
+            "duplicate": int(pre_skips.get(SkipReason.DUPLICATE, 0)),
+            **{f"would_skip_{reason}": int(would_skip.get(reason, 0)) for reason in NEW_REFERRAL_REASONS},
+            **{f"domain_{detail}": int(details.get(detail, 0)) for detail in DOMAIN_DETAILS},
             "domain_lists": dg.MetadataValue.json(resolver.list_versions),
             "seconds": round(time.monotonic() - clock, 3),
             "preview": dg.MetadataValue.md(previews.resolved_preview(resolved)),
@@ -269,6 +268,7 @@ def resolved_referrals(
     specs=[
         dg.AssetSpec(
             "partner_center_referrals",
+            metadata=table_metadata("partner_center_referrals"),
             deps=[resolved_referrals],
             kinds={"sql", "table"},
             description="Referrals upserted into Hunter (every fetched, stored referral is kept current).",
@@ -276,75 +276,53 @@ def resolved_referrals(
         ),
         dg.AssetSpec(
             "companies",
+            metadata=table_metadata("companies"),
             deps=["partner_center_referrals"],
             kinds={"sql", "table"},
             description="Companies by domain; an existing company only gets its empty fields filled.",
         ),
         dg.AssetSpec(
             "leads",
+            metadata=table_metadata("leads"),
             deps=["partner_center_referrals", "companies"],
             kinds={"sql", "table"},
             description="Hunter leads; a referral links to the oldest lead of its domain or creates one.",
         ),
         dg.AssetSpec(
             "partner_center_lead_links",
+            metadata=table_metadata("partner_center_lead_links"),
             deps=["partner_center_referrals", "leads"],
             kinds={"sql", "table"},
             description="One link per referral with a domain: linked_existing or created.",
         ),
         dg.AssetSpec(
             "domain_scan_requests",
+            metadata=table_metadata("domain_scan_requests"),
             deps=["partner_center_lead_links"],
             kinds={"sql", "table"},
             description="Domain scans requested for Hunter's scanner; at most one pending per domain.",
         ),
         dg.AssetSpec(
             "partner_center_sync_runs",
+            metadata=table_metadata("partner_center_sync_runs"),
             deps=["partner_center_referrals"],
             kinds={"sql", "table"},
             description="One row per sync: counters, skipped by reason and the watermark.",
         ),
     ],
 )
-def hunter_tables(
-    context: dg.AssetExecutionContext,
-    config: WriteConfig,
-    hunter_db: HunterDatabase,
-    sync_storage: SyncStorage,
-):
+def hunter_tables(context: dg.AssetExecutionContext, hunter_db: HunterDatabase, sync_storage: SyncStorage):
     """Writes every Hunter table of one sync in a single transaction."""
     clock = time.monotonic()
-    files = sync_storage.files()
-    summary = files.read_summary()
-    started = datetime.fromisoformat(summary.started_at) if summary.started_at else datetime.now(UTC)
-    run = SyncRunInfo(
-        run_id=context.run.run_id,
-        started_at=started,
-        full_refresh=summary.full_refresh,
-        pages=summary.pages,
-        max_pages_reached=summary.max_pages_reached,
-    )
-    resolved = files.read_frame(files.resolved, "resolved_referrals")
     engine = hunter_db.engine()
     hunter_db.ensure_schema()
-    try:
-        outcome = write_sync(engine, resolved, run, dry_run=config.dry_run)
-    except Exception as exc:
-        if not config.dry_run:
-            record_failed_run(engine, run, f"{type(exc).__name__}: {exc}")
-        raise
-    del resolved
+    outcome, summary = write_resolved_referrals(engine, sync_storage.files(), context.run.run_id)
+    log_referral_events(context.log, outcome.actions.to_dict("records"), outcome.skips.to_dict("records"))
     counters = outcome.counters()
-    log_referral_events(
-        context.log,
-        outcome.actions.to_dict("records"),
-        outcome.skips.to_dict("records"),
-    )
     log_event(
         context.log,
         SUMMARY,
         run_id=context.run.run_id,
-        dry_run=config.dry_run,
         **counters,
         watermark=_iso(outcome.watermark),
         companies_inserted=outcome.companies_inserted,
@@ -354,40 +332,32 @@ def hunter_tables(
         scans_requested=outcome.scans_requested,
         max_pages_reached=summary.max_pages_reached,
     )
-    seconds = round(time.monotonic() - clock, 3)
-    skipped_total = sum(outcome.skipped.values())
-    common = {"dry_run": config.dry_run, "seconds": seconds}
     with engine.connect() as conn:
         counts = {
             table: int(conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar_one())
             for table in HUNTER_TABLES
         }
-    yield dg.MaterializeResult(
-        asset_key="partner_center_referrals",
-        metadata={
-            "dagster/row_count": counts["partner_center_referrals"],
-            **counters,
-            "skipped": skipped_total,
-            "skipped_by_reason": dg.MetadataValue.json({r: outcome.skipped.get(r, 0) for r in SKIP_REASONS}),
-            "watermark": _iso(outcome.watermark) or "none",
-            "max_pages_reached": summary.max_pages_reached,
-            "domain_lists": dg.MetadataValue.json(list_versions()),
-            "preview": dg.MetadataValue.md(previews.actions_preview(outcome.actions)),
-            **common,
-        },
-    )
+    referrals_metadata: dict[str, object] = {
+        "dagster/row_count": counts["partner_center_referrals"],
+        **counters,
+        "skipped": sum(outcome.skipped.values()),
+        "max_pages_reached": summary.max_pages_reached,
+        "write_seconds": round(time.monotonic() - clock, 3),
+        "preview": dg.MetadataValue.md(previews.actions_preview(outcome.actions)),
+    }
+    if outcome.watermark is not None:
+        referrals_metadata["watermark"] = dg.MetadataValue.timestamp(outcome.watermark)
+    yield dg.MaterializeResult(asset_key="partner_center_referrals", metadata=referrals_metadata)
     yield dg.MaterializeResult(
         asset_key="companies",
         metadata={
             "dagster/row_count": counts["companies"],
             "inserted": outcome.companies_inserted,
             "filled": outcome.companies_filled,
-            **common,
         },
     )
     yield dg.MaterializeResult(
-        asset_key="leads",
-        metadata={"dagster/row_count": counts["leads"], "created": outcome.leads_created, **common},
+        asset_key="leads", metadata={"dagster/row_count": counts["leads"], "created": outcome.leads_created}
     )
     yield dg.MaterializeResult(
         asset_key="partner_center_lead_links",
@@ -396,22 +366,13 @@ def hunter_tables(
             "created": outcome.links_created,
             "linked_existing": outcome.links_existing,
             "preview": dg.MetadataValue.md(previews.links_preview(outcome.links)),
-            **common,
         },
     )
     yield dg.MaterializeResult(
         asset_key="domain_scan_requests",
-        metadata={
-            "dagster/row_count": counts["domain_scan_requests"],
-            "requested": outcome.scans_requested,
-            **common,
-        },
+        metadata={"dagster/row_count": counts["domain_scan_requests"], "requested": outcome.scans_requested},
     )
     yield dg.MaterializeResult(
         asset_key="partner_center_sync_runs",
-        metadata={
-            "dagster/row_count": counts["partner_center_sync_runs"],
-            "run_status": "dry run (rolled back)" if config.dry_run else "success",
-            **common,
-        },
+        metadata={"dagster/row_count": counts["partner_center_sync_runs"]},
     )

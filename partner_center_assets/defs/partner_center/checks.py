@@ -6,7 +6,7 @@ import os
 import dagster as dg
 import sqlalchemy as sa
 
-from partner_center_assets.defs.partner_center.resources import HunterDatabase
+from partner_center_assets.defs.partner_center.resources import HunterDatabase, SyncStorage
 from partner_center_assets.ingest.reasons import SKIP_REASONS, SkipReason
 
 SKIPPED_SHARE_WARN_VARIABLE = "HUNTER_PARTNER_CENTER_SKIPPED_SHARE_WARN"
@@ -83,7 +83,7 @@ def skipped_by_reason(
             "unchanged": int(run["unchanged"] or 0),
             "skipped_share": float(round(share, 4)),
             "skipped_share_threshold": threshold,
-            "sync_run_id": str(run["run_id"]),
+            "sync_run": dg.MetadataValue.dagster_run(str(run["run_id"])),
             "sync_status": str(run["status"]),
             "max_pages_reached": bool(run["max_pages_reached"]),
             "reasons": dg.MetadataValue.md(table),
@@ -99,7 +99,11 @@ def _scalar(hunter_db: HunterDatabase, sql: str) -> int:
 @dg.asset_check(asset="partner_center_referrals", description="Every referral id is stored once.")
 def unique_referral_ids(hunter_db: HunterDatabase) -> dg.AssetCheckResult:
     duplicates = _scalar(hunter_db, "SELECT count(*) - count(DISTINCT id) FROM partner_center_referrals")
-    return dg.AssetCheckResult(passed=duplicates == 0, metadata={"duplicate_ids": duplicates})
+    return dg.AssetCheckResult(
+        passed=duplicates == 0,
+        description=f"{duplicates} duplicate referral id(s).",
+        metadata={"duplicate_ids": duplicates},
+    )
 
 
 @dg.asset_check(
@@ -126,6 +130,10 @@ def one_link_per_ingested_referral(hunter_db: HunterDatabase) -> dg.AssetCheckRe
     )
     return dg.AssetCheckResult(
         passed=unlinked == 0 and orphans == 0 and dangling == 0,
+        description=(
+            f"{unlinked} referral(s) with a domain but no link, {orphans} link(s) without referral, "
+            f"{dangling} link(s) without lead."
+        ),
         metadata={
             "unlinked_referrals": unlinked,
             "links_without_referral": orphans,
@@ -142,5 +150,38 @@ def no_pending_scan_duplicates(hunter_db: HunterDatabase) -> dg.AssetCheckResult
         "GROUP BY domain HAVING count(*) > 1) d",
     )
     return dg.AssetCheckResult(
-        passed=duplicated == 0, metadata={"domains_with_duplicate_pending": duplicated}
+        passed=duplicated == 0,
+        description=f"{duplicated} domain(s) with more than one pending scan request.",
+        metadata={"domains_with_duplicate_pending": duplicated},
+    )
+
+
+@dg.asset_check(
+    asset="raw_referral_pages",
+    description=(
+        "The latest fetch read every page it needed: warns when HUNTER_PARTNER_CENTER_MAX_PAGES cut a "
+        "stream short, so older referrals were not read."
+    ),
+)
+def max_pages_not_reached(sync_storage: SyncStorage) -> dg.AssetCheckResult:
+    summary = sync_storage.files().read_summary()
+    cut = [name for name, stats in summary.streams.items() if stats.get("max_pages_reached")]
+    if cut:
+        description = (
+            f"MAX_PAGES cut short: {', '.join(cut)}; raise HUNTER_PARTNER_CENTER_MAX_PAGES "
+            "or run a full refresh."
+        )
+    else:
+        description = "Every stream ended before MAX_PAGES."
+    return dg.AssetCheckResult(
+        passed=not cut,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=description,
+        metadata={
+            "pages": summary.pages,
+            **{
+                f"{name}_stop_reason": str(stats.get("stop_reason", ""))
+                for name, stats in summary.streams.items()
+            },
+        },
     )
