@@ -9,15 +9,56 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from partner_center_assets.settings import home_dir
+
+ROWS_PER_BATCH = 2_000
+_ARROW_TYPES = {
+    "string": pa.string(),
+    "int64": pa.int64(),
+    "float64": pa.float64(),
+    "datetime64[us, UTC]": pa.timestamp("us", tz="UTC"),
+}
+
+
+def arrow_schema(dtypes: Mapping[str, str]) -> pa.Schema:
+    """The Parquet schema of a frame described by pandas dtypes (as ``ingest`` declares them)."""
+    return pa.schema([(name, _ARROW_TYPES[dtype]) for name, dtype in dtypes.items()])
+
+
+class RowWriter:
+    """Appends rows (tuples in schema order) to a Parquet file, one bounded batch at a time."""
+
+    def __init__(self, writer: pq.ParquetWriter, schema: pa.Schema) -> None:
+        self._writer = writer
+        self._schema = schema
+        self._rows: list[tuple[Any, ...]] = []
+        self.count = 0
+
+    def append(self, row: tuple[Any, ...]) -> None:
+        self._rows.append(row)
+        if len(self._rows) >= ROWS_PER_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._rows:
+            return
+        columns = list(zip(*self._rows, strict=True))
+        arrays = [
+            pa.array(values, type=field.type) for values, field in zip(columns, self._schema, strict=True)
+        ]
+        self._writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=self._schema))
+        self.count += len(self._rows)
+        self._rows = []
 
 
 @dataclass
@@ -77,7 +118,7 @@ class SyncFiles:
 
     def read_pages(self) -> Iterator[dict[str, Any]]:
         """Yield the stored pages one at a time, in fetch order."""
-        self._require(self.raw_pages, "raw_referral_pages")
+        self.require(self.raw_pages, "raw_referral_pages")
         with self.raw_pages.open(encoding="utf-8") as handle:
             for line in handle:
                 if line.strip():
@@ -88,19 +129,36 @@ class SyncFiles:
             temporary.write_text(json.dumps(asdict(summary), indent=2), encoding="utf-8")
 
     def read_summary(self) -> FetchSummary:
-        self._require(self.fetch_summary, "raw_referral_pages")
+        self.require(self.fetch_summary, "raw_referral_pages")
         return FetchSummary(**json.loads(self.fetch_summary.read_text(encoding="utf-8")))
 
-    def write_frame(self, path: Path, frame: pd.DataFrame) -> None:
+    @contextmanager
+    def row_writer(self, path: Path, schema: pa.Schema) -> Iterator[RowWriter]:
+        """Write ``path`` batch by batch; it replaces the previous file only when complete."""
         with self.writing(path) as temporary:
-            frame.to_parquet(temporary, index=False)
+            writer = pq.ParquetWriter(temporary, schema)
+            try:
+                rows = RowWriter(writer, schema)
+                yield rows
+                rows.flush()
+            finally:
+                writer.close()
 
-    def read_frame(self, path: Path, asset: str) -> pd.DataFrame:
-        self._require(path, asset)
-        return pd.read_parquet(path)
+    def read_batches(
+        self, path: Path, asset: str, columns: Sequence[str] | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        """The rows of ``path`` in bounded batches, in file order."""
+        self.require(path, asset)
+        yield from pq.ParquetFile(path).iter_batches(
+            batch_size=ROWS_PER_BATCH, columns=columns, use_threads=False
+        )
+
+    def read_frame(self, path: Path, asset: str, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        self.require(path, asset)
+        return pd.read_parquet(path, columns=list(columns) if columns else None)
 
     @staticmethod
-    def _require(path: Path, asset: str) -> None:
+    def require(path: Path, asset: str) -> None:
         if not path.exists():
             raise FileNotFoundError(
                 f"{path} is missing: materialize the upstream asset {asset!r} first "

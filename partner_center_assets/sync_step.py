@@ -32,9 +32,9 @@ def write_resolved_referrals(
         pages=summary.pages,
         max_pages_reached=summary.max_pages_reached,
     )
-    resolved = files.read_frame(files.resolved, "resolved_referrals")
+    files.require(files.resolved, "resolved_referrals")
     try:
-        outcome = write_sync(engine, resolved, run, dry_run=dry_run)
+        outcome = write_sync(engine, files.resolved, run, dry_run=dry_run)
     except Exception as exc:
         if not dry_run:
             record_failed_run(engine, run, f"{type(exc).__name__}: {exc}")

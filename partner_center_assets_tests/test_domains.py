@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import idna
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from partner_center_assets.ingest.domains import DomainResolution, DomainResolver, registrable_domain
+from partner_center_assets.ingest.domains import (
+    DomainResolution,
+    DomainResolver,
+    registrable_domain,
+    to_ascii_host,
+)
 
 OWN = "partner-firm.com"
 
@@ -301,3 +309,16 @@ def test_list_versions_name_every_list() -> None:
 
 def test_without_own_domains_a_partner_like_domain_resolves() -> None:
     assert DomainResolver().host_to_domain(f"sue@{OWN}", kind="email") == OWN
+
+
+@given(st.from_regex(r"[a-z0-9\-]{0,12}(\.[a-z0-9\-]{0,12}){0,3}", fullmatch=True))
+def test_the_ascii_fast_path_agrees_with_full_uts46_processing(host: str) -> None:
+    try:
+        expected: str | None = idna.encode(host, uts46=True, transitional=False).decode("ascii")
+    except (UnicodeError, ValueError):
+        expected = None
+    try:
+        actual: str | None = to_ascii_host(host)
+    except (UnicodeError, ValueError):
+        actual = None
+    assert actual == expected

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -58,11 +60,21 @@ def row(
     }
 
 
-def frame(*rows: dict) -> pd.DataFrame:
+@pytest.fixture(autouse=True)
+def parquet_dir(tmp_path, monkeypatch):
+    monkeypatch.setattr(frame, "directory", tmp_path, raising=False)
+
+
+def frame(*rows: dict) -> Path:
+    """The rows as the resolved-referrals Parquet file the writer reads."""
     data = pd.DataFrame(list(rows), columns=[*STAGE_TYPES, "stream", "skip_reason"])
     for column in ("created_at", "updated_at"):
         data[column] = pd.to_datetime(data[column], utc=True)
-    return data
+    for column in ("new_skip_reason", "skip_reason", "domain", "domain_source", "external_reference_id"):
+        data[column] = data[column].astype("string")
+    path = frame.directory / f"resolved-{uuid.uuid4().hex}.parquet"
+    data.to_parquet(path, index=False)
+    return path
 
 
 @pytest.fixture

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.pool import NullPool
+
+DUCKDB_MEMORY_LIMIT_VARIABLE = "HUNTER_DUCKDB_MEMORY_LIMIT"
+DEFAULT_DUCKDB_MEMORY_LIMIT = "1GB"
+
+
+def duckdb_config() -> dict[str, object]:
+    """DuckDB would otherwise let its buffers grow to 80% of the machine's memory during a merge."""
+    limit = os.environ.get(DUCKDB_MEMORY_LIMIT_VARIABLE, "").strip() or DEFAULT_DUCKDB_MEMORY_LIMIT
+    return {"memory_limit": limit, "preserve_insertion_order": False}
 
 
 def is_duckdb(url: str | sa.URL) -> bool:
@@ -29,7 +39,7 @@ def create_hunter_engine(url: str) -> Engine:
         database = parsed.database
         if database and database != ":memory:":
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        return sa.create_engine(parsed, poolclass=NullPool)
+        return sa.create_engine(parsed, poolclass=NullPool, connect_args={"config": duckdb_config()})
     if backend == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")

@@ -8,8 +8,11 @@ manages about 500 rows/s.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pandas as pd
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from sqlalchemy.engine import Connection
 
 from partner_center_assets.ingest.normalize import python_value
@@ -61,6 +64,39 @@ def stage_frame(conn: Connection, name: str, frame: pd.DataFrame, types: dict[st
             duck.unregister(view)
         return
     raise ValueError(f"unsupported database dialect {dialect!r}")
+
+
+def stage_parquet(
+    conn: Connection, name: str, path: Path, types: dict[str, str], *, only_null: str | None = None
+) -> None:
+    """Like :func:`stage_frame`, from a Parquet file read in bounded batches.
+
+    ``only_null`` keeps the rows where that column is null. DuckDB reads the file itself.
+    """
+    columns = list(types)
+    dialect = conn.dialect.name
+    if dialect == "duckdb":
+        conn.connection.driver_connection.complete()
+        select = ", ".join(f'CAST("{c}" AS {_DUCK_TYPES[t]}) AS "{c}"' for c, t in types.items())
+        where = f' WHERE "{only_null}" IS NULL' if only_null else ""
+        conn.exec_driver_sql(
+            f'CREATE OR REPLACE TEMP TABLE "{name}" AS SELECT {select} FROM read_parquet(?){where}',
+            (str(path),),
+        )
+        return
+    if dialect != "postgresql":
+        raise ValueError(f"unsupported database dialect {dialect!r}")
+    ddl = ", ".join(f'"{c}" {_PG_TYPES[t]}' for c, t in types.items())
+    conn.exec_driver_sql(f'CREATE TEMP TABLE "{name}" ({ddl}) ON COMMIT DROP')
+    cursor = conn.connection.driver_connection.cursor()
+    column_list = ", ".join(f'"{c}"' for c in columns)
+    read = [*columns, only_null] if only_null and only_null not in columns else columns
+    with cursor.copy(f'COPY "{name}" ({column_list}) FROM STDIN') as copy:
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=2_000, columns=read, use_threads=False):
+            if only_null:
+                batch = batch.filter(pc.is_null(batch.column(only_null)))
+            for row in zip(*(batch.column(c).to_pylist() for c in columns), strict=True):
+                copy.write_row(row)
 
 
 def drop_staged(conn: Connection, name: str) -> None:

@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pandas as pd
 import sqlalchemy as sa
@@ -19,7 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from partner_center_assets.hunter_db.lock import acquire_sync_lock, release_sync_lock
 from partner_center_assets.hunter_db.schema import LEAD_SOURCE, SCAN_SOURCE
-from partner_center_assets.hunter_db.staging import drop_staged, stage_frame
+from partner_center_assets.hunter_db.staging import drop_staged, stage_frame, stage_parquet
 from partner_center_assets.ingest.reasons import SKIP_REASONS, empty_skip_counts
 from partner_center_assets.ingest.rules import SyncCounters
 
@@ -142,7 +143,7 @@ def _newest_timestamp(frame: pd.DataFrame) -> datetime | None:
 
 def write_sync(
     engine: Engine,
-    resolved: pd.DataFrame,
+    resolved: Path,
     run: SyncRunInfo,
     *,
     now: datetime | None = None,
@@ -152,23 +153,24 @@ def write_sync(
 ) -> SyncOutcome:
     """Apply one sync's resolved referrals to the Hunter database in a single transaction.
 
-    ``resolved`` holds one row per fetched record with the columns of ``STAGE_TYPES`` plus
-    ``skip_reason`` (``invalid_payload``/``duplicate`` or null). With ``dry_run`` everything is
-    computed inside the transaction and rolled back. ``before_commit`` runs just before the commit.
+    ``resolved`` is a Parquet file with one row per fetched record: the columns of ``STAGE_TYPES``
+    plus ``skip_reason`` (``invalid_payload``/``duplicate`` or null), read in bounded batches. With
+    ``dry_run`` everything is computed inside the transaction and rolled back. ``before_commit`` runs
+    just before the commit.
     """
     now = now or datetime.now(UTC)
-    outcome = SyncOutcome(fetched=len(resolved))
+    decided = pd.read_parquet(resolved, columns=["id", "skip_reason", "updated_at"])
+    outcome = SyncOutcome(fetched=len(decided))
     conn = engine.connect()
     transaction = conn.begin()
     try:
         acquire_sync_lock(conn, wait_seconds=lock_wait_seconds)
         outcome.previous_watermark = stored_watermark(conn)
-        _count_pre_skips(resolved, outcome)
-        kept = resolved[resolved["skip_reason"].isna()] if len(resolved) else resolved
-        stage_frame(conn, "pc_stage", kept, STAGE_TYPES)
-        _merge_referrals(conn, outcome, now)
+        _count_pre_skips(decided, outcome)
+        stage_parquet(conn, "pc_stage", resolved, _stage_types(conn), only_null="skip_reason")
+        _merge_referrals(conn, outcome, now, resolved)
         _link_referrals(conn, outcome, now)
-        newest = _newest_timestamp(resolved)
+        newest = _newest_timestamp(decided)
         candidates = [w for w in (outcome.previous_watermark, newest) if w is not None]
         outcome.watermark = max(candidates) if candidates else None
         _write_run_row(conn, run, outcome, now, status="success")
@@ -200,7 +202,15 @@ def _count_pre_skips(resolved: pd.DataFrame, outcome: SyncOutcome) -> None:
     outcome.skips = pre[["id", "skip_reason"]].rename(columns={"skip_reason": "reason"})
 
 
-def _merge_referrals(conn: Connection, outcome: SyncOutcome, now: datetime) -> None:
+def _stage_types(conn: Connection) -> dict[str, str]:
+    """DuckDB reads payloads straight from the Parquet file at merge time: a staged copy of them
+    would sit in memory twice over (temporary table, then the transaction's new rows)."""
+    if conn.dialect.name == "duckdb":
+        return {c: t for c, t in STAGE_TYPES.items() if c != "raw_payload"}
+    return STAGE_TYPES
+
+
+def _merge_referrals(conn: Connection, outcome: SyncOutcome, now: datetime, resolved: Path) -> None:
     """Classify staged rows against stored ones, then upsert with one statement."""
     changed = _distinct("r", "t", (*DERIVED_COLUMNS, "payload_hash"))
     domain_changed = "(t.domain IS NOT NULL AND t.domain IS DISTINCT FROM r.domain)"
@@ -240,8 +250,13 @@ def _merge_referrals(conn: Connection, outcome: SyncOutcome, now: datetime) -> N
 
     columns = ("id", *DERIVED_COLUMNS, "domain", "domain_source", "raw_payload", "payload_hash")
     insert_columns = ", ".join(f'"{c}"' for c in (*columns, "first_synced_at", "last_synced_at"))
+    duckdb = conn.dialect.name == "duckdb"
+    payload = "p.raw_payload" if duckdb else "t.raw_payload"
+    source = (
+        "pc_stage t JOIN read_parquet(:resolved) p ON p.fetch_seq = t.fetch_seq" if duckdb else "pc_stage t"
+    )
     select_columns = ", ".join(
-        f"CAST(t.raw_payload AS {_json_cast(conn)})" if c == "raw_payload" else f't."{c}"' for c in columns
+        f"CAST({payload} AS {_json_cast(conn)})" if c == "raw_payload" else f't."{c}"' for c in columns
     )
     updates = ", ".join(f'"{c}" = excluded."{c}"' for c in (*DERIVED_COLUMNS, "raw_payload", "payload_hash"))
     updates += (
@@ -254,14 +269,14 @@ def _merge_referrals(conn: Connection, outcome: SyncOutcome, now: datetime) -> N
     conn.execute(
         sa.text(
             f"INSERT INTO partner_center_referrals ({insert_columns}) "
-            f"SELECT {select_columns}, :now, :now FROM pc_stage t "
+            f"SELECT {select_columns}, :now, :now FROM {source} "
             "WHERE t.new_skip_reason IS NULL "
             "OR EXISTS (SELECT 1 FROM partner_center_referrals r WHERE r.id = t.id) "
             f"ON CONFLICT (id) DO UPDATE SET {updates} "
             f"WHERE {stored_changed} OR (excluded.domain IS NOT NULL "
             "AND excluded.domain IS DISTINCT FROM partner_center_referrals.domain)"
         ),
-        {"now": now},
+        {"now": now, "resolved": str(resolved)},
     )
 
 

@@ -7,12 +7,14 @@ means ``Incoming``; a strict comparison would silently skip every referral inste
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
 
 import pandas as pd
 
-from partner_center_assets.ingest.domains import DomainResolver
+from partner_center_assets.ingest.domains import DomainResolution, DomainResolver
 from partner_center_assets.ingest.normalize import (
     NORMALIZED_COLUMNS,
     NORMALIZED_DTYPES,
@@ -26,13 +28,26 @@ ALLOWED_STATUSES: frozenset[str] = frozenset({"new", "active"})
 EXCLUDED_SUBSTATUSES: frozenset[str] = frozenset({"declined", "lost", "expired", "error"})
 
 
-def mark_duplicates(items: Sequence[NormalizedReferral]) -> dict[int, SkipReason]:
+class DuplicateKey(Protocol):
+    """What duplicate detection reads of a referral (a :class:`NormalizedReferral` has it all)."""
+
+    @property
+    def fetch_seq(self) -> int: ...
+    @property
+    def id(self) -> str | None: ...
+    @property
+    def updated_at(self) -> datetime | None: ...
+    @property
+    def invalid_detail(self) -> str | None: ...
+
+
+def mark_duplicates(items: Sequence[DuplicateKey]) -> dict[int, SkipReason]:
     """``fetch_seq`` → DUPLICATE for every valid copy of an id that is not the one kept.
 
     The kept copy has the latest ``updated_at`` (microseconds); on a tie, the one fetched last.
     Invalid records take no part: they are skipped as ``invalid_payload`` already.
     """
-    kept: dict[str, NormalizedReferral] = {}
+    kept: dict[str, DuplicateKey] = {}
     duplicates: dict[int, SkipReason] = {}
     for item in items:
         if item.invalid_detail is not None or item.id is None:
@@ -113,6 +128,17 @@ class ResolvedReferral:
     domain_detail: str
     new_skip_reason: SkipReason | None
 
+    def as_row(self) -> tuple[Any, ...]:
+        """The values of :data:`RESOLVED_COLUMNS`, in order."""
+        return (
+            *(getattr(self.referral, column) for column in NORMALIZED_COLUMNS),
+            None if self.skip_reason is None else str(self.skip_reason),
+            self.domain,
+            self.domain_source,
+            self.domain_detail,
+            None if self.new_skip_reason is None else str(self.new_skip_reason),
+        )
+
 
 RESOLVED_EXTRA_COLUMNS: tuple[str, ...] = (
     "skip_reason",
@@ -135,45 +161,36 @@ def resolve_batch(
     Each parsed payload is released as soon as its referral is normalized and resolved, so a
     generator of pages can feed this without the whole sync's JSON staying in memory.
     """
-    staged: list[tuple[NormalizedReferral, str | None, str | None, str]] = []
+    staged: list[tuple[NormalizedReferral, DomainResolution | None]] = []
     for fetch_seq, (stream, record) in enumerate(records):
         referral, cleaned = normalize_with_payload(record, fetch_seq=fetch_seq, stream=stream)
-        if referral.invalid_detail is None:
-            resolution = resolver.resolve(cleaned)
-            staged.append((referral, resolution.domain, resolution.source, resolution.detail))
-        else:
-            staged.append((referral, None, None, INVALID_DOMAIN_DETAIL))
-    duplicates = mark_duplicates([referral for referral, *_ in staged])
-    resolved: list[ResolvedReferral] = []
-    for referral, domain, source, detail in staged:
-        if referral.invalid_detail is not None:
-            skip: SkipReason | None = SkipReason.INVALID_PAYLOAD
-        else:
-            skip = duplicates.get(referral.fetch_seq)
-        new_skip = None
-        if skip is None:
-            new_skip = new_referral_skip_reason(referral, domain=domain, direction=direction)
-        resolved.append(ResolvedReferral(referral, skip, domain, source, detail, new_skip))
-    return resolved
+        staged.append((referral, resolver.resolve(cleaned) if referral.invalid_detail is None else None))
+    duplicates = mark_duplicates([referral for referral, _ in staged])
+    return [decide(referral, resolution, duplicates, direction) for referral, resolution in staged]
+
+
+def decide(
+    referral: NormalizedReferral,
+    resolution: DomainResolution | None,
+    duplicates: Mapping[int, SkipReason],
+    direction: str,
+) -> ResolvedReferral:
+    """§4.1, §4.2 and §4.4 for one referral, given its domain resolution (None when invalid)."""
+    if referral.invalid_detail is not None or resolution is None:
+        return ResolvedReferral(referral, SkipReason.INVALID_PAYLOAD, None, None, INVALID_DOMAIN_DETAIL, None)
+    skip = duplicates.get(referral.fetch_seq)
+    new_skip = None
+    if skip is None:
+        new_skip = new_referral_skip_reason(referral, domain=resolution.domain, direction=direction)
+    return ResolvedReferral(referral, skip, resolution.domain, resolution.source, resolution.detail, new_skip)
 
 
 def resolved_to_frame(items: Iterable[ResolvedReferral]) -> pd.DataFrame:
     """A frame with :data:`RESOLVED_COLUMNS` and :data:`RESOLVED_DTYPES`, also for no rows."""
-    rows = (
-        (
-            *(getattr(item.referral, column) for column in NORMALIZED_COLUMNS),
-            None if item.skip_reason is None else str(item.skip_reason),
-            item.domain,
-            item.domain_source,
-            item.domain_detail,
-            None if item.new_skip_reason is None else str(item.new_skip_reason),
-        )
-        for item in items
-    )
-    return frame_of(rows, RESOLVED_DTYPES)
+    return frame_of((item.as_row() for item in items), RESOLVED_DTYPES)
 
 
-def _sort_key(item: NormalizedReferral) -> tuple[object, int]:
+def _sort_key(item: DuplicateKey) -> tuple[object, int]:
     return (item.updated_at, item.fetch_seq)
 
 

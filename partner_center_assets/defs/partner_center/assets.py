@@ -2,6 +2,7 @@
 
 import json
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -19,17 +20,22 @@ from partner_center_assets.hunter_db.sync_writer import (
 )
 from partner_center_assets.ingest.domains import DETAILS as DOMAIN_DETAILS
 from partner_center_assets.ingest.normalize import (
+    NORMALIZED_COLUMNS,
+    NORMALIZED_DTYPES,
     STREAM_CHANGES,
     STREAM_DISCOVERY,
+    NormalizedReferral,
     normalize_referral,
-    to_frame,
 )
 from partner_center_assets.ingest.reasons import NEW_REFERRAL_REASONS, SkipReason
-from partner_center_assets.ingest.resolve_frame import resolve_normalized_frame
-from partner_center_assets.sync_files import FetchSummary
+from partner_center_assets.ingest.resolution import DUPLICATE_KEY_COLUMNS, find_duplicates, resolve_rows
+from partner_center_assets.ingest.rules import RESOLVED_DTYPES
+from partner_center_assets.sync_files import FetchSummary, arrow_schema
 from partner_center_assets.sync_step import write_resolved_referrals
 
 GROUP = "partner_center"
+NORMALIZED_SCHEMA = arrow_schema(NORMALIZED_DTYPES)
+RESOLVED_SCHEMA = arrow_schema(RESOLVED_DTYPES)
 HUNTER_TABLES: tuple[str, ...] = (
     "partner_center_referrals",
     "companies",
@@ -187,38 +193,40 @@ def raw_referral_pages(
 
 @dg.asset(
     group_name=GROUP,
-    kinds={"python", "pandas", "parquet"},
+    kinds={"python", "parquet"},
     deps=[raw_referral_pages],
     description="One typed row per fetched record, timestamps parsed to UTC, invalid payloads marked.",
 )
-def normalized_referrals(
-    context: dg.AssetExecutionContext, sync_storage: SyncStorage
-) -> dg.MaterializeResult:
+def normalized_referrals(sync_storage: SyncStorage) -> dg.MaterializeResult:
     clock = time.monotonic()
     files = sync_storage.files()
-    items = []
+    sample: list[NormalizedReferral] = []
+    by_stream_status: Counter[tuple[str, str | None]] = Counter()
+    invalid = 0
     seq = 0
-    for page in files.read_pages():
-        records = page.get("records")
-        for record in records if isinstance(records, list) else []:
-            items.append(
-                normalize_referral(record, fetch_seq=seq, stream=page.get("stream", STREAM_DISCOVERY))
-            )
-            seq += 1
-    frame = to_frame(items)
-    del items
-    files.write_frame(files.normalized, frame)
-    invalid = int(frame["invalid_detail"].notna().sum()) if len(frame) else 0
+    with files.row_writer(files.normalized, NORMALIZED_SCHEMA) as out:
+        for page in files.read_pages():
+            records = page.get("records")
+            stream = page.get("stream", STREAM_DISCOVERY)
+            for record in records if isinstance(records, list) else []:
+                referral = normalize_referral(record, fetch_seq=seq, stream=stream)
+                seq += 1
+                out.append(_normalized_row(referral))
+                by_stream_status[stream, referral.status] += 1
+                invalid += referral.invalid_detail is not None
+                if len(sample) < previews.PREVIEW_ROWS:
+                    sample.append(referral)
+    total = sum(by_stream_status.values())
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": len(frame),
+            "dagster/row_count": total,
             "invalid_payload": invalid,
             **{
-                f"{stream}_records": int((frame["stream"] == stream).sum()) if len(frame) else 0
+                f"{stream}_records": sum(n for (name, _), n in by_stream_status.items() if name == stream)
                 for stream in (STREAM_DISCOVERY, STREAM_CHANGES)
             },
             "seconds": round(time.monotonic() - clock, 3),
-            "preview": dg.MetadataValue.md(previews.normalized_preview(frame)),
+            "preview": dg.MetadataValue.md(previews.normalized_preview(sample, by_stream_status)),
             "path": dg.MetadataValue.path(str(files.normalized)),
         }
     )
@@ -226,41 +234,56 @@ def normalized_referrals(
 
 @dg.asset(
     group_name=GROUP,
-    kinds={"python", "pandas", "parquet"},
+    kinds={"python", "parquet"},
     deps=[normalized_referrals],
     description="Each referral with its company domain and, if new, the reason it would be skipped.",
 )
-def resolved_referrals(
-    context: dg.AssetExecutionContext, partner_center: PartnerCenter, sync_storage: SyncStorage
-) -> dg.MaterializeResult:
+def resolved_referrals(partner_center: PartnerCenter, sync_storage: SyncStorage) -> dg.MaterializeResult:
     clock = time.monotonic()
     files = sync_storage.files()
     settings = partner_center.settings()
     resolver = partner_center.domain_resolver()
-    normalized = files.read_frame(files.normalized, "normalized_referrals")
-    resolved = resolve_normalized_frame(normalized, resolver, direction=settings.direction)
-    del normalized
-    files.write_frame(files.resolved, resolved)
-    with_domain = int(resolved["domain"].notna().sum()) if len(resolved) else 0
-    pre_skips = resolved["skip_reason"].value_counts().to_dict()
-    would_skip = resolved["new_skip_reason"].value_counts().to_dict()
-    details = resolved["domain_detail"].value_counts().to_dict()
+    keys = files.read_frame(files.normalized, "normalized_referrals", columns=DUPLICATE_KEY_COLUMNS)
+    duplicates = find_duplicates(keys.itertuples(index=False, name=None))
+    del keys
+    counts: Counter[str] = Counter()
+    domains: Counter[str] = Counter()
+    sample: list[tuple] = []
+    with files.row_writer(files.resolved, RESOLVED_SCHEMA) as out:
+        for batch in files.read_batches(files.normalized, "normalized_referrals"):
+            rows = zip(*(column.to_pylist() for column in batch.columns), strict=True)
+            for row in resolve_rows(rows, duplicates, resolver, direction=settings.direction):
+                out.append(row)
+                skip, domain, _, detail, new_skip = row[-5:]
+                counts[f"domain_{detail}"] += 1
+                counts[f"would_skip_{new_skip}"] += new_skip is not None
+                counts[str(skip)] += skip is not None
+                if domain:
+                    domains[domain] += 1
+                if len(sample) < previews.PREVIEW_ROWS:
+                    sample.append(row)
+    total = out.count
+    with_domain = sum(domains.values())
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": len(resolved),
+            "dagster/row_count": total,
             "with_domain": with_domain,
-            "without_domain": len(resolved) - with_domain,
-            "distinct_domains": int(resolved["domain"].nunique()),
-            "invalid_payload": int(pre_skips.get(SkipReason.INVALID_PAYLOAD, 0)),
-            "duplicate": int(pre_skips.get(SkipReason.DUPLICATE, 0)),
-            **{f"would_skip_{reason}": int(would_skip.get(reason, 0)) for reason in NEW_REFERRAL_REASONS},
-            **{f"domain_{detail}": int(details.get(detail, 0)) for detail in DOMAIN_DETAILS},
+            "without_domain": total - with_domain,
+            "distinct_domains": len(domains),
+            "invalid_payload": counts[SkipReason.INVALID_PAYLOAD],
+            "duplicate": counts[SkipReason.DUPLICATE],
+            **{f"would_skip_{reason}": counts[f"would_skip_{reason}"] for reason in NEW_REFERRAL_REASONS},
+            **{f"domain_{detail}": counts[f"domain_{detail}"] for detail in DOMAIN_DETAILS},
             "domain_lists": dg.MetadataValue.json(resolver.list_versions),
             "seconds": round(time.monotonic() - clock, 3),
-            "preview": dg.MetadataValue.md(previews.resolved_preview(resolved)),
+            "preview": dg.MetadataValue.md(previews.resolved_preview(sample, domains)),
             "path": dg.MetadataValue.path(str(files.resolved)),
         }
     )
+
+
+def _normalized_row(referral: NormalizedReferral) -> tuple:
+    return tuple(getattr(referral, column) for column in NORMALIZED_COLUMNS)
 
 
 @dg.multi_asset(

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import idna
 import pandas as pd
+
+from partner_center_assets.ingest.rules import RESOLVED_COLUMNS
 
 PREVIEW_ROWS = 10
 
@@ -26,8 +33,9 @@ def streams_preview(streams: dict[str, dict[str, object]]) -> str:
     return _markdown(pd.DataFrame(rows))
 
 
-def normalized_preview(frame: pd.DataFrame) -> str:
-    if frame.empty:
+def normalized_preview(sample: Sequence[Any], by_stream_status: Mapping[tuple[str, Any], int]) -> str:
+    """The first referrals (no contact data) and the count per stream and status."""
+    if not by_stream_status:
         return "_no rows_"
     columns = [
         "id",
@@ -39,22 +47,38 @@ def normalized_preview(frame: pd.DataFrame) -> str:
         "currency",
         "updated_at",
     ]
-    counts = frame.groupby(["stream", "status"], dropna=False).size().reset_index(name="referrals")
-    return f"{_markdown(frame[columns])}\n\n**By stream and status**\n\n{_markdown(counts)}"
-
-
-def resolved_preview(frame: pd.DataFrame) -> str:
-    if frame.empty:
-        return "_no rows_"
-    columns = ["id", "status", "domain", "domain_source", "skip_reason", "new_skip_reason"]
-    top = (
-        frame[frame["domain"].notna()]
-        .groupby("domain")
-        .size()
-        .sort_values(ascending=False)
-        .reset_index(name="referrals")
+    rows = pd.DataFrame([{c: getattr(item, c) for c in columns} for item in sample])
+    counts = pd.DataFrame(
+        [
+            {"stream": s, "status": status, "referrals": n}
+            for (s, status), n in sorted(by_stream_status.items(), key=str)
+        ]
     )
-    return f"{_markdown(frame[columns])}\n\n**Top domains**\n\n{_markdown(top)}"
+    return f"{_markdown(rows)}\n\n**By stream and status**\n\n{_markdown(counts)}"
+
+
+def resolved_preview(sample: Sequence[tuple[Any, ...]], domains: Counter[str]) -> str:
+    """The first referrals with their domain and skip reasons, and the most frequent domains."""
+    if not sample:
+        return "_no rows_"
+    rows = pd.DataFrame([dict(zip(RESOLVED_COLUMNS, row, strict=True)) for row in sample])[
+        ["id", "status", "domain", "domain_source", "skip_reason", "new_skip_reason"]
+    ]
+    top = pd.DataFrame(
+        [
+            {"domain": domain, "readable": _readable(domain), "referrals": n}
+            for domain, n in domains.most_common(10)
+        ]
+    )
+    return f"{_markdown(rows)}\n\n**Top domains**\n\n{_markdown(top)}"
+
+
+def _readable(domain: str) -> str:
+    """The Unicode form of an internationalized domain (``xn--…`` labels decoded)."""
+    try:
+        return idna.decode(domain) if "xn--" in domain else domain
+    except idna.IDNAError:
+        return domain
 
 
 def actions_preview(actions: pd.DataFrame) -> str:
