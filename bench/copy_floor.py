@@ -1,0 +1,165 @@
+"""The write step against its floor.
+
+``write-split`` runs the product's own write (``write_sync``) on a resolved-referrals file into an
+empty Hunter database and times its parts: staging (the batch copied into a temporary table), merge
+(classify and upsert ``partner_center_referrals``), links (companies, leads, lead links, scan
+requests), the run row, and the commit. The parts are timed by wrapping the writer's module-level
+steps, so the code measured is exactly the code that runs in a sync.
+
+``floor`` loads the same rows, the ones an empty database ends up holding in
+``partner_center_referrals``, with a plain ``COPY`` into an empty table shaped like it: the fastest
+way PostgreSQL can take them, and the floor the upsert stage is measured against.
+
+Run as child processes by ``bench.run``; each prints one JSON object as its last line.
+
+    .venv/bin/python -m bench.copy_floor write-split --database-url URL --resolved FILE
+    .venv/bin/python -m bench.copy_floor floor --database-url URL --resolved FILE
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REFERRAL_COLUMNS = (
+    "id",
+    "engagement_id",
+    "external_reference_id",
+    "name",
+    "status",
+    "substatus",
+    "type",
+    "qualification",
+    "direction",
+    "customer_name",
+    "customer_country",
+    "deal_value",
+    "currency",
+    "created_at",
+    "updated_at",
+    "domain",
+    "domain_source",
+    "raw_payload",
+    "payload_hash",
+)
+WRITER_PARTS = {
+    "stage_parquet": "staging",
+    "stage_frame": "staging",
+    "_merge_referrals": "merge",
+    "_link_referrals": "links",
+    "_write_run_row": "run_row",
+}
+
+
+def _migrated_engine(database_url: str) -> Any:
+    from partner_center_assets.hunter_db import migrate
+    from partner_center_assets.hunter_db.engine import create_hunter_engine
+
+    engine = create_hunter_engine(database_url)
+    migrate.upgrade(engine)
+    return engine
+
+
+def write_split(database_url: str, resolved: Path) -> dict[str, Any]:
+    """The product's write on ``resolved``, its parts timed; the database must be empty."""
+    from partner_center_assets.hunter_db import sync_writer
+
+    engine = _migrated_engine(database_url)
+    seconds: dict[str, float] = {}
+
+    def timed(part: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                seconds[part] = seconds.get(part, 0.0) + time.perf_counter() - started
+
+        return wrapper
+
+    wrapped = []
+    for name, part in WRITER_PARTS.items():
+        if hasattr(sync_writer, name):
+            setattr(sync_writer, name, timed(part, getattr(sync_writer, name)))
+            wrapped.append(name)
+    marks: dict[str, float] = {}
+
+    def before_commit(conn: Any) -> None:
+        marks["before_commit"] = time.perf_counter()
+
+    run = sync_writer.SyncRunInfo(run_id=f"bench-split-{time.time_ns()}", started_at=datetime.now(UTC))
+    started = time.perf_counter()
+    outcome = sync_writer.write_sync(engine, resolved, run, before_commit=before_commit)
+    total = time.perf_counter() - started
+    seconds["commit"] = total - (marks["before_commit"] - started) if "before_commit" in marks else 0.0
+    engine.dispose()
+    seconds["upsert"] = seconds.get("staging", 0.0) + seconds.get("merge", 0.0)
+    return {
+        "seconds": total,
+        "parts": seconds,
+        "wrapped": wrapped,
+        "inserted": outcome.inserted,
+        "fetched": outcome.fetched,
+        "links_created": outcome.links_created,
+        "links_existing": outcome.links_existing,
+    }
+
+
+def copy_floor(database_url: str, resolved: Path) -> dict[str, Any]:
+    """A plain COPY of the referral rows into an empty table like ``partner_center_referrals``."""
+    import psycopg
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+    import sqlalchemy as sa
+
+    engine = _migrated_engine(database_url)
+    engine.dispose()
+    conninfo = sa.make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    now = datetime.now(UTC).isoformat()
+    columns = ", ".join(f'"{c}"' for c in (*REFERRAL_COLUMNS, "first_synced_at", "last_synced_at"))
+    rows = 0
+    with psycopg.connect(conninfo) as conn:
+        conn.execute("CREATE TABLE copy_floor (LIKE partner_center_referrals INCLUDING ALL)")
+        conn.commit()
+        started = time.perf_counter()
+        with conn.cursor().copy(f"COPY copy_floor ({columns}) FROM STDIN (FORMAT csv)") as copy:
+            parquet = pq.ParquetFile(resolved)
+            wanted = [*REFERRAL_COLUMNS, "skip_reason", "new_skip_reason"]
+            for batch in parquet.iter_batches(batch_size=10_000, columns=wanted):
+                keep = pc.and_(
+                    pc.is_null(batch.column("skip_reason")), pc.is_null(batch.column("new_skip_reason"))
+                )
+                table = batch.filter(keep).select(list(REFERRAL_COLUMNS))
+                stamp = pa.array([now] * table.num_rows, pa.string())
+                table = table.append_column("first_synced_at", stamp).append_column("last_synced_at", stamp)
+                buffer = io.BytesIO()
+                pacsv.write_csv(table, buffer, pacsv.WriteOptions(include_header=False))
+                copy.write(buffer.getvalue())
+                rows += table.num_rows
+        conn.commit()
+        seconds = time.perf_counter() - started
+        stored = conn.execute("SELECT count(*) FROM copy_floor").fetchone()[0]
+    return {"seconds": seconds, "rows": rows, "stored": stored}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.copy_floor", description=__doc__.split("\n\n")[0])
+    parser.add_argument("measure", choices=("write-split", "floor"))
+    parser.add_argument("--database-url", required=True, help="SQLAlchemy URL of an empty database")
+    parser.add_argument("--resolved", required=True, type=Path, help="a resolved_referrals.parquet file")
+    args = parser.parse_args(argv)
+    measure = write_split if args.measure == "write-split" else copy_floor
+    print(json.dumps(measure(args.database_url, args.resolved)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,635 @@
+"""The benchmark: one command, every figure measured side by side in the same run.
+
+    .venv/bin/python -m bench.run [--sizes 10000,100000,300000] [--main-size 100000] [--quick]
+
+On the same machine, the same generated referrals (all matching the discovery filter) and the
+emulator in its own process with no injected latency, it measures:
+
+1. a full ``partner-center sync`` of the main size into PostgreSQL and into DuckDB: referrals per
+   second end to end, seconds per stage, peak RSS;
+2. the same data loaded by a dlt ``rest_api`` pipeline into the same PostgreSQL, and the ratio;
+3. the upsert stage of the write against a plain COPY of the same rows;
+4. an incremental sync with nothing new: requests per stream, rows written, wall time;
+5. full syncs at every size: time and peak RSS, and whether they grow linearly.
+
+It prints a table and writes the figures to ``bench/results/<timestamp>.json``. Each sync is a
+child process (its peak RSS is its own, from ``wait4``); goals are reported as met or not met.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from bench import (
+    CLI_SYNC,
+    HUNTER_TABLES,
+    REPO_DIR,
+    ChildResult,
+    Database,
+    DuckDBDatabase,
+    EmulatorProcess,
+    PostgresDatabase,
+    discoverable,
+    product_env,
+    run_child,
+    table_counts,
+)
+from partner_center_assets.emulator import iter_referrals
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+DEFAULT_SIZES = (10_000, 100_000, 300_000)
+QUICK_SIZES = (2_000, 5_000, 10_000)
+STAGE_ASSETS = {
+    "fetch": "raw_referral_pages",
+    "normalize": "normalized_referrals",
+    "resolve": "resolved_referrals",
+    "write": "partner_center_referrals",
+}
+DBT_STEP = "dbt_hunter_assets"
+GOAL_DLT_RATIO = 3.0
+GOAL_FLOOR_RATIO = 3.0
+GOAL_RSS_MB = 1024.0
+LINEAR_TOLERANCE = 1.2
+
+
+# --- measuring one sync ------------------------------------------------------------------------
+
+
+def run_stages(home: Path) -> dict[str, Any]:
+    """Seconds per stage of the newest run in ``home``: each asset's ``seconds`` metadata, step
+    durations from the event log (dbt's among them) and the run's own duration."""
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        runs = instance.get_runs(limit=1)
+        if not runs:
+            return {}
+        run = runs[0]
+        started: dict[str, float] = {}
+        steps: dict[str, float] = {}
+        asset_seconds: dict[str, float] = {}
+        run_start = run_end = None
+        entries = instance.all_logs(run.run_id)
+        log_lines = Counter(entry.step_key or "run" for entry in entries if entry.dagster_event is None)
+        for entry in entries:
+            event = entry.dagster_event
+            if event is None:
+                continue
+            kind = event.event_type_value
+            if kind == "RUN_START":
+                run_start = entry.timestamp
+            elif kind in ("RUN_SUCCESS", "RUN_FAILURE"):
+                run_end = entry.timestamp
+            elif kind == "STEP_START" and event.step_key:
+                started[event.step_key] = entry.timestamp
+            elif kind in ("STEP_SUCCESS", "STEP_FAILURE") and event.step_key in started:
+                steps[event.step_key] = entry.timestamp - started[event.step_key]
+            elif kind == "ASSET_MATERIALIZATION":
+                materialization = event.event_specific_data.materialization
+                value = materialization.metadata.get("seconds")
+                if value is not None:
+                    asset_seconds[materialization.asset_key.to_user_string()] = float(value.value)
+    stages = {stage: asset_seconds.get(asset) for stage, asset in STAGE_ASSETS.items()}
+    stages["write_step"] = steps.get("hunter_tables")
+    stages["dbt"] = steps.get(DBT_STEP)
+    stages["checks"] = sum(
+        seconds for step, seconds in steps.items() if step not in (DBT_STEP,) and step not in _PIPELINE_STEPS
+    )
+    return {
+        "run_id": run.run_id,
+        "status": str(run.status.value),
+        "run_seconds": (run_end - run_start) if run_start and run_end else None,
+        "stages": stages,
+        "steps": steps,
+        "stored_events": len(entries),
+        "stored_log_lines_by_step": dict(log_lines),
+    }
+
+
+_PIPELINE_STEPS = ("raw_referral_pages", "normalized_referrals", "resolved_referrals", "hunter_tables")
+
+
+def measure_sync(emulator: EmulatorProcess, db: Database, home: Path, *, label: str) -> dict[str, Any]:
+    """One ``partner-center sync`` as a child process: wall time, peak RSS, stages, counters."""
+    result = run_child(CLI_SYNC, product_env(emulator, home, db.url), timeout=6 * 3600)
+    log = home / f"sync-{time.strftime('%H%M%S')}.log"
+    log.write_text(result.text, encoding="utf-8", errors="replace")
+    summary = result.summary() or {}
+    figures: dict[str, Any] = {
+        "database": label,
+        "returncode": result.returncode,
+        "seconds": result.seconds,
+        "peak_rss_mb": result.peak_rss_mb,
+        "fetched": summary.get("fetched"),
+        "summary": summary,
+        **run_stages(home),
+    }
+    if figures["fetched"]:
+        figures["referrals_per_second"] = figures["fetched"] / result.seconds
+    if result.returncode != 0:
+        figures["error"] = _tail(result)
+    return figures
+
+
+def _tail(result: ChildResult, lines: int = 15) -> str:
+    return "\n".join(result.output[-lines:])
+
+
+def row_changes(db: PostgresDatabase) -> dict[str, int]:
+    """Rows inserted, updated or deleted so far in each Hunter table (PostgreSQL statistics)."""
+    with psycopg.connect(db.conninfo, autocommit=True) as conn:
+        conn.execute("SELECT pg_stat_clear_snapshot()")
+        rows = conn.execute(
+            "SELECT relname, n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_user_tables "
+            "WHERE schemaname = 'public' AND relname = ANY(%s)",
+            (list(HUNTER_TABLES),),
+        ).fetchall()
+    return {name: int(count) for name, count in rows}
+
+
+def measure_incremental(emulator: EmulatorProcess, db: Database, home: Path, *, label: str) -> dict[str, Any]:
+    """A sync right after a full one, with nothing new at the API."""
+    emulator.reset_requests()
+    before_counts = table_counts(db)
+    before_changes = row_changes(db) if isinstance(db, PostgresDatabase) else None
+    if before_changes is not None:
+        time.sleep(1.0)  # let the previous run's statistics reach the collector
+        before_changes = row_changes(db)
+    figures = measure_sync(emulator, db, home, label=label)
+    requests = emulator.requests()
+    api = [r for r in requests if r["path"].startswith("/v1.0/engagements/referrals")]
+    streams = Counter(
+        "changes" if "'Closed'" in str(r["query"].get("$filter", "")) else "discovery"
+        for r in api
+        if "$filter" in r["query"]
+    )
+    follow_ups = sum(1 for r in api if "$filter" not in r["query"])
+    figures["requests"] = {
+        "api": len(api),
+        "per_stream": dict(streams),
+        "next_links_followed": follow_ups,
+        "identity": len(requests) - len(api),
+    }
+    after_counts = table_counts(db)
+    figures["row_count_change"] = {t: after_counts[t] - before_counts[t] for t in HUNTER_TABLES}
+    summary = figures.get("summary") or {}
+    figures["rows_changed_by_counters"] = int(summary.get("inserted", 0)) + int(summary.get("updated", 0))
+    if before_changes is not None:
+        time.sleep(1.0)
+        after_changes = row_changes(db)
+        written = {t: after_changes.get(t, 0) - before_changes.get(t, 0) for t in HUNTER_TABLES}
+        figures["rows_written"] = written
+        figures["rows_written_excluding_run_row"] = sum(
+            n for t, n in written.items() if t != "partner_center_sync_runs"
+        )
+    else:
+        figures["rows_written_excluding_run_row"] = figures["rows_changed_by_counters"] + sum(
+            n for t, n in figures["row_count_change"].items() if t != "partner_center_sync_runs"
+        )
+    return figures
+
+
+def child_json(argv: list[str], env: dict[str, str]) -> dict[str, Any]:
+    """Run a measuring child; its last line is a JSON object (plus its own seconds and peak RSS)."""
+    result = run_child(argv, env, timeout=6 * 3600)
+    payload: dict[str, Any] = {"returncode": result.returncode, "peak_rss_mb": result.peak_rss_mb}
+    for line in reversed(result.output):
+        if line.startswith("{"):
+            payload.update(json.loads(line))
+            break
+    else:
+        payload["error"] = _tail(result)
+    payload["process_seconds"] = result.seconds
+    return payload
+
+
+def base_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUNTER_") and k != "DAGSTER_HOME"}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_DIR), env.get("PYTHONPATH", "")) if p)
+    return env
+
+
+# --- the run -----------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    memory_kb = 0
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory_kb = int(line.split()[1])
+    except OSError:
+        pass
+    return {
+        "cpus": os.cpu_count(),
+        "memory_gib": round(memory_kb / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_average_at_start": os.getloadavg(),
+    }
+
+
+def benchmark(sizes: list[int], main_size: int, seed: int, workdir: Path, *, dlt: bool, duckdb: bool) -> dict:
+    results: dict[str, Any] = {
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "seed": seed,
+        "sizes": sizes,
+        "main_size": main_size,
+        "scaling": {},
+        "main": {},
+    }
+    emulator = EmulatorProcess(workdir / "emulator").start()
+    databases: list[Database] = []
+
+    def postgres(prefix: str) -> PostgresDatabase:
+        db = PostgresDatabase(prefix)
+        databases.append(db)
+        return db
+
+    try:
+        for size in sizes:
+            started = time.monotonic()
+            stored = emulator.load(discoverable(iter_referrals(size, seed)))
+            print(
+                f"[{size:,}] emulator holds {stored:,} referrals ({time.monotonic() - started:.0f} s to load)"
+            )
+            pg = postgres("bench_sync")
+            home = workdir / f"postgres-{size}"
+            full = measure_sync(emulator, pg, home, label="postgres")
+            results["scaling"][str(size)] = full
+            print(f"[{size:,}] postgres full sync: {full['seconds']:.1f} s, {full['peak_rss_mb']:.0f} MB")
+            if size == main_size:
+                main = results["main"]
+                main["postgres"] = full
+                resolved = workdir / f"resolved-{size}.parquet"
+                shutil.copyfile(home / "partner_center" / "resolved_referrals.parquet", resolved)
+                main["postgres_incremental"] = measure_incremental(emulator, pg, home, label="postgres")
+                print(f"[{size:,}] postgres incremental: {main['postgres_incremental']['seconds']:.1f} s")
+                split_db = postgres("bench_split")
+                main["postgres_write_split"] = child_json(
+                    [
+                        sys.executable,
+                        "-m",
+                        "bench.copy_floor",
+                        "write-split",
+                        "--database-url",
+                        split_db.url,
+                        "--resolved",
+                        str(resolved),
+                    ],
+                    base_env(),
+                )
+                floor_db = postgres("bench_floor")
+                main["copy_floor"] = child_json(
+                    [
+                        sys.executable,
+                        "-m",
+                        "bench.copy_floor",
+                        "floor",
+                        "--database-url",
+                        floor_db.url,
+                        "--resolved",
+                        str(resolved),
+                    ],
+                    base_env(),
+                )
+                print(f"[{size:,}] write split and COPY floor measured")
+                if duckdb:
+                    duck_home = workdir / f"duckdb-{size}"
+                    duck = DuckDBDatabase(duck_home / "hunter.duckdb")
+                    main["duckdb"] = measure_sync(emulator, duck, duck_home, label="duckdb")
+                    duck_resolved = workdir / f"resolved-duckdb-{size}.parquet"
+                    shutil.copyfile(
+                        duck_home / "partner_center" / "resolved_referrals.parquet", duck_resolved
+                    )
+                    main["duckdb_incremental"] = measure_incremental(
+                        emulator, duck, duck_home, label="duckdb"
+                    )
+                    split_duck = DuckDBDatabase(workdir / "duckdb-split.duckdb")
+                    main["duckdb_write_split"] = child_json(
+                        [
+                            sys.executable,
+                            "-m",
+                            "bench.copy_floor",
+                            "write-split",
+                            "--database-url",
+                            split_duck.url,
+                            "--resolved",
+                            str(duck_resolved),
+                        ],
+                        base_env(),
+                    )
+                    print(f"[{size:,}] duckdb full sync: {main['duckdb']['seconds']:.1f} s")
+                if dlt:
+                    dlt_db = postgres("bench_dlt")
+                    env = base_env()
+                    env.pop("REQUESTS_CA_BUNDLE", None)
+                    main["dlt"] = child_json(
+                        [
+                            sys.executable,
+                            "-m",
+                            "bench.dlt_baseline",
+                            "--base-url",
+                            emulator.base_url,
+                            "--token",
+                            emulator.user_token(),
+                            "--ca-bundle",
+                            emulator.ca_path,
+                            "--database-url",
+                            dlt_db.conninfo.replace("://postgres@", "://postgres:trust@"),
+                            "--work-dir",
+                            str(workdir / "dlt"),
+                        ],
+                        env,
+                    )
+                    print(f"[{size:,}] dlt: {main['dlt'].get('process_seconds', 0):.1f} s")
+            for db in list(databases):
+                db.drop()
+                databases.remove(db)
+    finally:
+        emulator.stop()
+        for db in databases:
+            db.drop()
+    results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    results["goals"] = goals(results)
+    return results
+
+
+# --- goals and the table -----------------------------------------------------------------------
+
+
+def _goal(name: str, measured: str, target: str, met: bool | None) -> dict[str, Any]:
+    return {"goal": name, "measured": measured, "target": target, "met": met}
+
+
+def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
+    main = results["main"]
+    found: list[dict[str, Any]] = []
+    ours = main.get("postgres", {})
+    dlt = main.get("dlt", {})
+    if ours.get("referrals_per_second") and dlt.get("rows") and dlt.get("process_seconds"):
+        dlt_rate = dlt["rows"] / dlt["process_seconds"]
+        ratio = ours["referrals_per_second"] / dlt_rate
+        found.append(
+            _goal(
+                "throughput vs dlt (end to end)",
+                f"{ratio:.2f}x",
+                f">= {GOAL_DLT_RATIO:.0f}x",
+                ratio >= GOAL_DLT_RATIO,
+            )
+        )
+    split = main.get("postgres_write_split", {})
+    floor = main.get("copy_floor", {})
+    if split.get("parts") and floor.get("seconds"):
+        ratio = split["parts"]["upsert"] / floor["seconds"]
+        found.append(
+            _goal(
+                "upsert stage vs plain COPY",
+                f"{ratio:.2f}x",
+                f"<= {GOAL_FLOOR_RATIO:.0f}x",
+                ratio <= GOAL_FLOOR_RATIO,
+            )
+        )
+    for label in ("postgres", "duckdb"):
+        incremental = main.get(f"{label}_incremental")
+        if not incremental:
+            continue
+        per_stream = incremental["requests"]["per_stream"]
+        streams_ok = (
+            bool(per_stream)
+            and incremental["requests"]["next_links_followed"] == 0
+            and all(n == 1 for n in per_stream.values())
+        )
+        found.append(
+            _goal(
+                f"incremental requests ({label})",
+                f"{incremental['requests']['api']} ({', '.join(f'{k} {v}' for k, v in per_stream.items())})",
+                "one per stream",
+                streams_ok,
+            )
+        )
+        written = incremental["rows_written_excluding_run_row"]
+        found.append(_goal(f"incremental rows written ({label})", str(written), "0", written == 0))
+    scaling = results["scaling"]
+    sizes = sorted(int(s) for s in scaling if scaling[s].get("returncode") == 0)
+    if len(sizes) >= 3:
+        seconds = marginal(sizes, [scaling[str(s)]["seconds"] * 1000 for s in sizes])
+        found.append(
+            _goal(
+                "time grows linearly or better",
+                " then ".join(f"{rate:.2f}" for rate in seconds) + " ms per extra referral",
+                f"last step <= {LINEAR_TOLERANCE:.1f}x first",
+                linear_or_better(seconds, floor=0.01),
+            )
+        )
+        rss = marginal(sizes, [scaling[str(s)]["peak_rss_mb"] * 1000 for s in sizes])
+        found.append(
+            _goal(
+                "peak RSS grows linearly or better",
+                " then ".join(f"{rate:.2f}" for rate in rss) + " MB per 1,000 extra referrals",
+                f"last step <= {LINEAR_TOLERANCE:.1f}x first",
+                linear_or_better(rss, floor=0.1),
+            )
+        )
+    for label in ("postgres", "duckdb"):
+        run = main.get(label)
+        if run:
+            found.append(
+                _goal(
+                    f"peak RSS at {results['main_size']:,} ({label})",
+                    f"{run['peak_rss_mb']:.0f} MB",
+                    f"< {GOAL_RSS_MB:.0f} MB",
+                    run["peak_rss_mb"] < GOAL_RSS_MB,
+                )
+            )
+    return found
+
+
+def marginal(sizes: list[int], values: list[float]) -> list[float]:
+    """What each step up in size costs per extra referral (values already scaled as wanted)."""
+    return [(b - a) / (y - x) for (x, a), (y, b) in itertools.pairwise(zip(sizes, values, strict=True))]
+
+
+def linear_or_better(rates: list[float], *, floor: float) -> bool:
+    """The last step's marginal cost is at most ``LINEAR_TOLERANCE`` times the first's.
+
+    ``floor`` keeps a first step that measured next to nothing (noise) from failing any growth.
+    """
+    return rates[-1] <= max(rates[0], floor) * LINEAR_TOLERANCE
+
+
+def _f(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def render(results: dict[str, Any]) -> str:
+    main = results["main"]
+    size = results["main_size"]
+    m = results["machine"]
+    lines = [
+        f"Partner Center Referrals Sync benchmark, {results['started_at']} "
+        f"({m['cpus']} CPUs, {m['memory_gib']} GiB, load {m['load_average_at_start'][0]:.2f} at start)",
+        f"data: generated referrals (seed {results['seed']}), all matching the discovery filter; emulator in "
+        "its own process, no injected latency; every sync is `partner-center sync` in a child process",
+        "",
+        f"1. Full sync of {size:,} referrals",
+    ]
+    header = (
+        f"  {'database':<10}{'seconds':>9}{'ref/s':>9}{'peak MB':>9}{'fetch':>8}{'normal.':>8}"
+        f"{'resolve':>8}{'write':>8}{'upsert':>8}{'links':>8}{'dbt':>8}{'other':>8}"
+    )
+    lines.append(header)
+    for label in ("postgres", "duckdb"):
+        run = main.get(label)
+        if not run:
+            continue
+        stages = run.get("stages", {})
+        split = main.get(f"{label}_write_split", {}).get("parts", {})
+        known = sum(
+            v for k, v in stages.items() if k in ("fetch", "normalize", "resolve", "write_step", "dbt") and v
+        )
+        lines.append(
+            f"  {label:<10}{_f(run['seconds']):>9}{_f(run.get('referrals_per_second'), 0):>9}"
+            f"{_f(run['peak_rss_mb'], 0):>9}{_f(stages.get('fetch')):>8}{_f(stages.get('normalize')):>8}"
+            f"{_f(stages.get('resolve')):>8}{_f(stages.get('write_step')):>8}{_f(split.get('upsert')):>8}"
+            f"{_f(split.get('links')):>8}{_f(stages.get('dbt')):>8}{_f(run['seconds'] - known):>8}"
+        )
+        if run.get("error"):
+            lines.append(f"    FAILED: {run['error'].splitlines()[-1][:200]}")
+    lines.append(
+        "  (write = the hunter_tables step; upsert = staging + merge and links = companies, leads, links "
+        "and scans, from the same write run alone on the same file; other = process start, Dagster, checks)"
+    )
+    for label in ("postgres", "duckdb"):
+        split = main.get(f"{label}_write_split")
+        if split and split.get("parts"):
+            parts = ", ".join(f"{k} {v:.2f} s" for k, v in split["parts"].items())
+            lines.append(f"  write alone on {label}: {split['seconds']:.2f} s ({parts})")
+    lines += ["", "2. dlt rest_api pipeline (next-link paginator, merge on id) into the same PostgreSQL"]
+    dlt = main.get("dlt")
+    ours = main.get("postgres", {})
+    if dlt and dlt.get("rows"):
+        dlt_rate = dlt["rows"] / dlt["process_seconds"]
+        lines.append(f"  {'loader':<26}{'seconds':>9}{'referrals':>11}{'ref/s':>9}{'peak MB':>9}")
+        lines.append(
+            f"  {'dlt (process)':<26}{_f(dlt['process_seconds']):>9}{_f(dlt['rows']):>11}"
+            f"{_f(dlt_rate, 0):>9}{_f(dlt['peak_rss_mb'], 0):>9}"
+        )
+        lines.append(
+            f"  {'partner-center sync':<26}{_f(ours.get('seconds')):>9}{_f(ours.get('fetched')):>11}"
+            f"{_f(ours.get('referrals_per_second'), 0):>9}{_f(ours.get('peak_rss_mb'), 0):>9}"
+        )
+        if ours.get("referrals_per_second"):
+            lines.append(
+                f"  ratio ours / dlt: {ours['referrals_per_second'] / dlt_rate:.2f}x "
+                f"(dlt made {len(dlt.get('tables', []))} tables: {', '.join(dlt.get('tables', []))})"
+            )
+    elif dlt:
+        lines.append(f"  dlt FAILED: {str(dlt.get('error', ''))[-300:]}")
+    else:
+        lines.append("  not run")
+    lines += ["", "3. Upsert stage against a plain COPY of the same rows (PostgreSQL)"]
+    split = main.get("postgres_write_split", {})
+    floor = main.get("copy_floor", {})
+    if split.get("parts") and floor.get("seconds"):
+        upsert = split["parts"]["upsert"]
+        lines.append(
+            f"  upsert (staging {split['parts'].get('staging', 0):.2f} s + merge "
+            f"{split['parts'].get('merge', 0):.2f} s) = {upsert:.2f} s; COPY of {floor['rows']:,} rows into "
+            f"an empty table = {floor['seconds']:.2f} s; ratio {upsert / floor['seconds']:.2f}x"
+        )
+    lines += ["", f"4. Incremental sync after the {size:,} load, nothing new"]
+    lines.append(f"  {'database':<10}{'seconds':>9}{'API req.':>10}  {'per stream':<28}{'rows written':>13}")
+    for label in ("postgres", "duckdb"):
+        inc = main.get(f"{label}_incremental")
+        if inc:
+            per_stream = ", ".join(f"{k} {v}" for k, v in inc["requests"]["per_stream"].items())
+            lines.append(
+                f"  {label:<10}{_f(inc['seconds']):>9}{inc['requests']['api']:>10}  {per_stream:<28}"
+                f"{inc['rows_written_excluding_run_row']:>13}"
+            )
+    lines.append(
+        "  (rows written: Hunter tables, the run's own partner_center_sync_runs row excluded; PostgreSQL "
+        "from its statistics, DuckDB from the counters and row counts)"
+    )
+    lines += ["", "5. Scaling (PostgreSQL, full sync)"]
+    lines.append(f"  {'referrals':>10}{'seconds':>9}{'ms/ref':>9}{'ref/s':>9}{'peak MB':>9}{'dbt s':>8}")
+    for key in sorted(results["scaling"], key=int):
+        run = results["scaling"][key]
+        n = int(key)
+        lines.append(
+            f"  {n:>10,}{_f(run['seconds']):>9}{run['seconds'] / n * 1000:>9.2f}"
+            f"{_f(run.get('referrals_per_second'), 0):>9}{_f(run['peak_rss_mb'], 0):>9}"
+            f"{_f(run.get('stages', {}).get('dbt')):>8}"
+        )
+    lines += ["", "Goals"]
+    for goal in results["goals"]:
+        verdict = "met" if goal["met"] else "NOT MET"
+        lines.append(f"  {goal['goal']:<40}{goal['measured']:<40}{goal['target']:<26}{verdict}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--sizes",
+        default=",".join(str(s) for s in DEFAULT_SIZES),
+        help="comma-separated referral counts of the scaling runs",
+    )
+    parser.add_argument(
+        "--main-size", type=int, help="the size of items 1 to 4 (default 100000, else the middle)"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help=f"sizes {','.join(map(str, QUICK_SIZES))}: a smoke run"
+    )
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--no-dlt", action="store_true", help="skip the dlt comparison")
+    parser.add_argument("--no-duckdb", action="store_true", help="skip the DuckDB runs")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    args = parser.parse_args(argv)
+    sizes = sorted(QUICK_SIZES if args.quick else {int(s) for s in args.sizes.split(",") if s.strip()})
+    main_size = args.main_size or (100_000 if 100_000 in sizes else sizes[len(sizes) // 2])
+    if main_size not in sizes:
+        sizes = sorted({*sizes, main_size})
+    workdir = Path(tempfile.mkdtemp(prefix="partner-center-bench-"))
+    try:
+        results = benchmark(
+            sizes, main_size, args.seed, workdir, dlt=not args.no_dlt, duckdb=not args.no_duckdb
+        )
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    text = render(results)
+    print()
+    print(text)
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = RESULTS_DIR / f"{stamp}.json"
+    path.write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
+    print(f"\nFigures written to {path.relative_to(REPO_DIR)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
