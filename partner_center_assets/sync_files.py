@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -104,7 +105,8 @@ class SyncFiles:
     def writing(self, path: Path) -> Iterator[Path]:
         """Yield a temporary path that replaces ``path`` only if the block succeeds."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(path.name + ".partial")
+        # A name of its own per writer: two syncs started at once must not write into one file.
+        temporary = path.with_name(f"{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.partial")
         try:
             yield temporary
             os.replace(temporary, path)
