@@ -14,7 +14,11 @@ DEFAULT_DUCKDB_MEMORY_LIMIT = "1GB"
 
 
 def duckdb_config() -> dict[str, object]:
-    """DuckDB would otherwise let its buffers grow to 80% of the machine's memory during a merge."""
+    """DuckDB would otherwise let its buffers grow to 80% of the machine's memory during a merge.
+
+    1 GB merges 300,000 referrals; 512 MB ran out of memory there (measured), so lower it only
+    for small syncs.
+    """
     limit = os.environ.get(DUCKDB_MEMORY_LIMIT_VARIABLE, "").strip() or DEFAULT_DUCKDB_MEMORY_LIMIT
     return {"memory_limit": limit, "preserve_insertion_order": False}
 
