@@ -63,10 +63,28 @@ class ChildResult:
     peak_rss_mb: float
     output: list[str]
     killed: bool = False
+    line_times: list[float] = field(default_factory=list)
+    rss_samples: list[tuple[float, float]] = field(default_factory=list)
 
     @property
     def text(self) -> str:
         return "\n".join(self.output)
+
+    def peak_rss_by_step(self) -> dict[str, float]:
+        """The child's own largest sampled RSS (MB) while each Dagster step ran, from the times its
+        step start and finish lines arrived."""
+        spans: dict[str, list[float]] = {}
+        for line, at in zip(self.output, self.line_times, strict=False):
+            match = _STEP_LINE.search(line)
+            if match:
+                spans.setdefault(match.group(2) or match.group(3), []).append(at)
+        peaks = {}
+        for step, times in spans.items():
+            begin, end = times[0], times[-1] if len(times) > 1 else self.seconds
+            inside = [mb for at, mb in self.rss_samples if begin <= at <= end]
+            if inside:
+                peaks[step] = max(inside)
+        return peaks
 
     def events(self, name: str) -> list[dict[str, Any]]:
         """The structured events ``name`` the child logged (one JSON object per log line)."""
@@ -78,6 +96,9 @@ class ChildResult:
 
     def failure_lines(self) -> list[str]:
         return [line for line in self.output if line.startswith("FAILED ")]
+
+
+_STEP_LINE = re.compile(r'(Started|Finished) execution of step "([^"]+)"|Execution of step "([^"]+)" failed')
 
 
 def parse_event(line: str, name: str | None = None) -> dict[str, Any] | None:
@@ -99,6 +120,7 @@ class Child:
 
     ``watch`` sees every output line as it arrives and may call :meth:`kill`. Peak RSS is the
     child's ``ru_maxrss`` from ``wait4``: the largest of the child and the descendants it waited for.
+    With ``sample_rss`` the child's own RSS is also read from ``/proc`` ten times a second.
     """
 
     def __init__(
@@ -109,9 +131,12 @@ class Child:
         cwd: Path = REPO_DIR,
         watch: Callable[[str, Child], None] | None = None,
         timeout: float | None = None,
+        sample_rss: bool = False,
     ) -> None:
         self.argv = argv
         self.output: list[str] = []
+        self.line_times: list[float] = []
+        self.rss_samples: list[tuple[float, float]] = []
         self.killed = False
         self._watch = watch
         self._started = time.monotonic()
@@ -127,6 +152,10 @@ class Child:
         self.pid = self.process.pid
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
+        self._sampler: threading.Thread | None = None
+        if sample_rss:
+            self._sampler = threading.Thread(target=self._sample, daemon=True)
+            self._sampler.start()
         self._timer: threading.Timer | None = None
         if timeout is not None:
             self._timer = threading.Timer(timeout, self.kill_tree)
@@ -137,9 +166,22 @@ class Child:
         assert self.process.stdout is not None
         for raw in self.process.stdout:
             line = raw.decode("utf-8", "replace").rstrip("\n")
+            self.line_times.append(time.monotonic() - self._started)
             self.output.append(line)
             if self._watch is not None and not self.killed:
                 self._watch(line, self)
+
+    def _sample(self) -> None:
+        status = Path(f"/proc/{self.pid}/status")
+        while self.running():
+            try:
+                text = status.read_text()
+            except OSError:
+                return
+            match = re.search(r"^VmRSS:\s+(\d+) kB", text, re.MULTILINE)
+            if match:
+                self.rss_samples.append((time.monotonic() - self._started, int(match.group(1)) / 1024.0))
+            time.sleep(0.1)
 
     def kill(self) -> None:
         """SIGKILL the child itself (not its own children), as an OOM kill or a crash would."""
@@ -172,6 +214,8 @@ class Child:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.pid, signal.SIGKILL)
         self._reader.join(timeout=30)
+        if self._sampler is not None:
+            self._sampler.join(timeout=5)
         return ChildResult(
             argv=self.argv,
             returncode=self.process.returncode,
@@ -179,6 +223,8 @@ class Child:
             peak_rss_mb=usage.ru_maxrss / 1024.0,
             output=list(self.output),
             killed=self.killed and self.process.returncode == -signal.SIGKILL,
+            line_times=list(self.line_times),
+            rss_samples=list(self.rss_samples),
         )
 
 

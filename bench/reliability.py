@@ -26,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
@@ -56,7 +57,6 @@ from bench import (
 )
 from partner_center_assets.emulator import iter_referrals
 
-LINK_TABLES = ("companies", "leads", "partner_center_lead_links", "domain_scan_requests")
 LATER = "2026-01-0{day}T00:{minute:02d}:{second:02d}.1234567Z"
 SKIP_KEYS = (
     "skipped_invalid_payload",
@@ -99,6 +99,8 @@ class Figures:
 
 @dataclass
 class CaseResult:
+    """One case: its figures, what failed (empty when it passed) and what is worth knowing anyway."""
+
     name: str
     figures: Figures = field(default_factory=Figures)
     failures: list[str] = field(default_factory=list)
@@ -553,6 +555,7 @@ def crash_plans(suite: Suite) -> list[CrashPlan]:
 def crash_safety(suite: Suite) -> CaseResult:
     """SIGKILL at chosen points, then one plain sync: it must reach the clean-run state."""
     case = CaseResult("crash_safety")
+    kill_points: Counter[str] = Counter()
     for plan in crash_plans(suite):
         if plan.database == "duckdb":
             db: Database = suite.duckdb("crash")
@@ -576,6 +579,7 @@ def crash_safety(suite: Suite) -> CaseResult:
             killed, where = crash_sync(suite, db, home, plan.phase, plan.scenario)
             if killed:
                 crashes += 1
+                kill_points[f"{where} ({plan.database}, {plan.scenario})"] += 1
             else:
                 case.notes.append(f"{label}: {where}")
         case.figures.crashes += crashes
@@ -589,6 +593,9 @@ def crash_safety(suite: Suite) -> CaseResult:
         if plan.scenario == "v2":
             suite.load_v1()
         suite.drop(db)
+    case.notes.append(
+        "killed while " + ", ".join(f"{where} x{n}" for where, n in sorted(kill_points.items()))
+    )
     return case
 
 
@@ -607,25 +614,38 @@ def crash_sync(suite: Suite, db: Database, home: Path, phase: str, scenario: str
             if blocked_writer(db, table, child) is not None:
                 child.kill()
         result = suite.finish(child, home)
-        return result.killed, f"its write to {table} never waited (exit {result.returncode})"
+        if result.killed:
+            return True, f"writing {table}"
+        return False, f"its write to {table} never waited (exit {result.returncode})"
     if isinstance(db, PostgresDatabase) and phase == "staging":
+        where = "copying the batch into the staging table"
         with table_lock(db, "partner_center_referrals"):
             child = suite.start_sync(db, home)
-            copying = active_statement(db, 'COPY "pc_stage"%', child)
-            if copying is not None or blocked_writer(db, "partner_center_referrals", child) is not None:
-                child.kill()
+            if active_statement(db, 'COPY "pc_stage"%', child) is None:
+                where = "merging (the staging COPY was over before it was seen)"
+                blocked_writer(db, "partner_center_referrals", child)
+            child.kill()
         result = suite.finish(child, home)
-        return result.killed, "staging was not seen"
-    watches: dict[str, Callable[[], Callable[[str, Child], None]]] = {
-        "fetch": lambda: kill_on_event(FETCHED_EVENT, rng.randint(1, pages)),
-        "normalize": lambda: kill_after_step_start("normalized_referrals", rng.uniform(0.0, 0.3)),
-        "resolve": lambda: kill_after_step_start("resolved_referrals", rng.uniform(0.0, 0.3)),
-        "write": lambda: kill_after_step_start("hunter_tables", rng.uniform(0.0, 1.5)),
-        "dbt": lambda: kill_after_step_start("dbt_hunter_assets", rng.uniform(0.5, 8.0)),
-        "anytime": lambda: kill_after(rng.uniform(1.0, max(suite.clean_seconds, 2.0))),
-    }
-    result = suite.sync(db, home, watch=watches[phase]())
-    return result.killed, f"the sync ended (exit {result.returncode}) before the kill point"
+        return result.killed, where if result.killed else "staging was not seen"
+    if phase == "fetch":
+        page = rng.randint(1, pages)
+        watch, where = kill_on_event(FETCHED_EVENT, page), f"fetching (after page {page})"
+    elif phase in ("normalize", "resolve", "write", "dbt"):
+        step, longest = {
+            "normalize": ("normalized_referrals", 0.3),
+            "resolve": ("resolved_referrals", 0.3),
+            "write": ("hunter_tables", 1.5),
+            "dbt": ("dbt_hunter_assets", 8.0),
+        }[phase]
+        delay = rng.uniform(0.0, longest)
+        watch, where = kill_after_step_start(step, delay), f"in step {step}"
+    else:
+        delay = rng.uniform(1.0, max(suite.clean_seconds, 2.0))
+        watch, where = kill_after(delay), "at a random moment"
+    result = suite.sync(db, home, watch=watch)
+    if result.killed:
+        return True, where
+    return False, f"the sync ended (exit {result.returncode}) before the kill point"
 
 
 # --- database faults ---------------------------------------------------------------------------
@@ -706,56 +726,66 @@ LOCK_MESSAGES = ("SyncLockedError", "another Partner Center sync", "Could not se
 
 
 def concurrency(suite: Suite) -> CaseResult:
-    """Two syncs started at once: one waits or fails clearly, and the final state is the clean one."""
+    """Two syncs started at once: one waits or fails clearly, and the final state is the clean one.
+
+    Pages take 0.2 s each meanwhile (the real API takes longer), so the two fetches surely overlap.
+    """
     case = CaseResult("concurrency")
     variants = ["postgres, one Dagster home"]
     if suite.long:
         variants += ["postgres, two Dagster homes", "duckdb, one Dagster home"]
-    for variant in variants:
-        shared_home = "one Dagster home" in variant
-        home_a = suite.home("concurrent-a")
-        home_b = home_a if shared_home else suite.home("concurrent-b")
-        if variant.startswith("duckdb"):
-            db: Database = DuckDBDatabase(home_a / "hunter.duckdb")
-            children = [suite.start_sync(db, home_a), suite.start_sync(db, home_b)]
-            results = [suite.finish(child, home_a) for child in children]
-        else:
-            pg = suite.postgres("rel_concurrent", migrated=True)
-            db = pg
-            with table_lock(pg, "partner_center_referrals"):
-                children = [suite.start_sync(pg, home_a), suite.start_sync(pg, home_b)]
-                blocked_writer(pg, "partner_center_referrals", children[0], timeout=120)
-                _wait_both_writing(children, timeout=120)
-            results = [
-                suite.finish(child, home) for child, home in zip(children, (home_a, home_b), strict=True)
-            ]
-        case.figures.concurrent_syncs += 2
-        failed = [r for r in results if r.returncode != 0]
-        diff = compare_state(suite.reference_v1, hunter_state(db))
-        case.figures.rows_lost += diff.rows_lost
-        case.figures.rows_duplicated += diff.rows_duplicated
-        problems = []
-        if len(failed) == 2:
-            problems.append("both syncs failed: " + " | ".join(_last_failure(r) for r in failed))
-        for result in failed:
-            text = _last_failure(result)
-            if not any(marker in result.text for marker in LOCK_MESSAGES):
-                problems.append(f"a sync failed without saying another sync holds the lock: {text!r}")
-        if not diff.equal:
-            problems.append(diff.describe())
-        outcome = (
-            "both succeeded (one waited)" if not failed else f"one failed: {_last_failure(failed[0])[:160]!r}"
-        )
-        if problems:
-            case.failures.append(f"{variant}: " + "; ".join(problems))
-        else:
-            case.figures.concurrent_correct += 2
-        case.notes.append(f"{variant}: {outcome}")
-        if isinstance(db, PostgresDatabase):
-            suite.drop(db)
-        else:
-            db.drop()
+    suite.emulator.add_faults([{"kind": "slow", "delay": 0.2, "count": None}])
+    try:
+        for variant in variants:
+            _concurrent_pair(suite, case, variant)
+    finally:
+        suite.emulator.clear_faults()
     return case
+
+
+def _concurrent_pair(suite: Suite, case: CaseResult, variant: str) -> None:
+    """One pair of syncs started together, judged by how they end and what they leave."""
+    shared_home = "one Dagster home" in variant
+    home_a = suite.home("concurrent-a")
+    home_b = home_a if shared_home else suite.home("concurrent-b")
+    if variant.startswith("duckdb"):
+        db: Database = DuckDBDatabase(home_a / "hunter.duckdb")
+        children = [suite.start_sync(db, home_a), suite.start_sync(db, home_b)]
+        results = [suite.finish(child, home_a) for child in children]
+    else:
+        pg = suite.postgres("rel_concurrent", migrated=True)
+        db = pg
+        with table_lock(pg, "partner_center_referrals"):
+            children = [suite.start_sync(pg, home_a), suite.start_sync(pg, home_b)]
+            blocked_writer(pg, "partner_center_referrals", children[0], timeout=120)
+            _wait_both_writing(children, timeout=120)
+        results = [suite.finish(child, home) for child, home in zip(children, (home_a, home_b), strict=True)]
+    case.figures.concurrent_syncs += 2
+    failed = [r for r in results if r.returncode != 0]
+    diff = compare_state(suite.reference_v1, hunter_state(db))
+    case.figures.rows_lost += diff.rows_lost
+    case.figures.rows_duplicated += diff.rows_duplicated
+    problems = []
+    if len(failed) == 2:
+        problems.append("both syncs failed: " + " | ".join(_last_failure(r) for r in failed))
+    for result in failed:
+        text = _last_failure(result)
+        if not any(marker in result.text for marker in LOCK_MESSAGES):
+            problems.append(f"a sync failed without saying another sync holds the lock: {text!r}")
+    if not diff.equal:
+        problems.append(diff.describe())
+    outcome = (
+        "both succeeded (one waited)" if not failed else f"one failed: {_last_failure(failed[0])[:160]!r}"
+    )
+    if problems:
+        case.failures.append(f"{variant}: " + "; ".join(problems))
+    else:
+        case.figures.concurrent_correct += 2
+    case.notes.append(f"{variant}: {outcome}")
+    if isinstance(db, PostgresDatabase):
+        suite.drop(db)
+    else:
+        db.drop()
 
 
 def _wait_both_writing(children: list[Child], timeout: float) -> None:

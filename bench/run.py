@@ -125,7 +125,7 @@ _PIPELINE_STEPS = ("raw_referral_pages", "normalized_referrals", "resolved_refer
 
 def measure_sync(emulator: EmulatorProcess, db: Database, home: Path, *, label: str) -> dict[str, Any]:
     """One ``partner-center sync`` as a child process: wall time, peak RSS, stages, counters."""
-    result = run_child(CLI_SYNC, product_env(emulator, home, db.url), timeout=6 * 3600)
+    result = run_child(CLI_SYNC, product_env(emulator, home, db.url), timeout=6 * 3600, sample_rss=True)
     log = home / f"sync-{time.strftime('%H%M%S')}.log"
     log.write_text(result.text, encoding="utf-8", errors="replace")
     summary = result.summary() or {}
@@ -136,6 +136,7 @@ def measure_sync(emulator: EmulatorProcess, db: Database, home: Path, *, label: 
         "peak_rss_mb": result.peak_rss_mb,
         "fetched": summary.get("fetched"),
         "summary": summary,
+        "peak_rss_mb_by_step": {step: round(mb, 1) for step, mb in result.peak_rss_by_step().items()},
         **run_stages(home),
     }
     if figures["fetched"]:
@@ -522,6 +523,22 @@ def render(results: dict[str, Any]) -> str:
         "and scans, from the same write run alone on the same file; other = process start, Dagster, checks)"
     )
     for label in ("postgres", "duckdb"):
+        run = main.get(label)
+        if run and run.get("peak_rss_mb_by_step"):
+            steps = run["peak_rss_mb_by_step"]
+            shown = ", ".join(
+                f"{step} {steps[step]:.0f}" for step in (*_PIPELINE_STEPS, DBT_STEP) if step in steps
+            )
+            lines.append(f"  peak RSS (MB) of the sync process by step, {label}: {shown}")
+        if run and run.get("stored_events"):
+            by_step = run.get("stored_log_lines_by_step", {})
+            busiest = ", ".join(
+                f"{step} {n:,}" for step, n in sorted(by_step.items(), key=lambda kv: -kv[1])[:3]
+            )
+            lines.append(
+                f"  Dagster events stored by the {label} run: {run['stored_events']:,} (log lines: {busiest})"
+            )
+    for label in ("postgres", "duckdb"):
         split = main.get(f"{label}_write_split")
         if split and split.get("parts"):
             parts = ", ".join(f"{k} {v:.2f} s" for k, v in split["parts"].items())
@@ -574,19 +591,27 @@ def render(results: dict[str, Any]) -> str:
         "from its statistics, DuckDB from the counters and row counts)"
     )
     lines += ["", "5. Scaling (PostgreSQL, full sync)"]
-    lines.append(f"  {'referrals':>10}{'seconds':>9}{'ms/ref':>9}{'ref/s':>9}{'peak MB':>9}{'dbt s':>8}")
+    lines.append(
+        f"  {'referrals':>10}{'seconds':>9}{'ms/ref':>9}{'ref/s':>9}{'peak MB':>9}{'dbt s':>8}"
+        "  peak MB by step"
+    )
     for key in sorted(results["scaling"], key=int):
         run = results["scaling"][key]
         n = int(key)
+        steps = run.get("peak_rss_mb_by_step", {})
+        by_step = " / ".join(f"{steps[s]:.0f}" for s in (*_PIPELINE_STEPS, DBT_STEP) if s in steps)
         lines.append(
             f"  {n:>10,}{_f(run['seconds']):>9}{run['seconds'] / n * 1000:>9.2f}"
             f"{_f(run.get('referrals_per_second'), 0):>9}{_f(run['peak_rss_mb'], 0):>9}"
-            f"{_f(run.get('stages', {}).get('dbt')):>8}"
+            f"{_f(run.get('stages', {}).get('dbt')):>8}  {by_step}"
         )
+    lines.append(
+        "  (peak MB by step: fetch / normalize / resolve / write / dbt step, the sync process alone)"
+    )
     lines += ["", "Goals"]
     for goal in results["goals"]:
         verdict = "met" if goal["met"] else "NOT MET"
-        lines.append(f"  {goal['goal']:<40}{goal['measured']:<40}{goal['target']:<26}{verdict}")
+        lines.append(f"  {goal['goal']:<38} {goal['measured']:<50} {goal['target']:<26} {verdict}")
     return "\n".join(lines)
 
 
