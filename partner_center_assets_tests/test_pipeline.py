@@ -278,3 +278,23 @@ def test_full_refresh_reads_past_the_watermark(pipeline, emulator):
         (False,),
         (True,),
     ]
+
+
+def test_a_referral_in_both_streams_is_counted_once_and_the_other_copy_as_duplicate(
+    pipeline, emulator, monkeypatch
+):
+    monkeypatch.setenv(PREFIX + "REFERRAL_DEFAULT_STATUS", "New,Active,Closed")
+    pipeline.run()
+    stored = {row[0] for row in pipeline.rows("SELECT id FROM partner_center_referrals")}
+    active = [r for r in emulator.referrals if r["id"] in stored and r.get("status") == "Active"]
+    closed = [touched(active[0], status="Closed", substatus="Won", name="closed and renamed")]
+    emulator.upsert_referrals(closed)
+
+    counters = metadata_of(pipeline.run(), "partner_center_referrals")
+
+    assert counters["skipped_duplicate"] >= 1
+    skipped = sum(counters[f"skipped_{reason}"] for reason in SKIP_REASONS)
+    assert counters["inserted"] + counters["updated"] + counters["unchanged"] + skipped == counters["fetched"]
+    assert pipeline.rows(f"SELECT name FROM partner_center_referrals WHERE id = '{closed[0]['id']}'") == [
+        ("closed and renamed",)
+    ]

@@ -243,9 +243,13 @@ def resolved_referrals(partner_center: PartnerCenter, sync_storage: SyncStorage)
     files = sync_storage.files()
     settings = partner_center.settings()
     resolver = partner_center.domain_resolver()
-    keys = files.read_frame(files.normalized, "normalized_referrals", columns=DUPLICATE_KEY_COLUMNS)
-    duplicates = find_duplicates(keys.itertuples(index=False, name=None))
-    del keys
+    duplicates = find_duplicates(
+        row
+        for batch in files.read_batches(
+            files.normalized, "normalized_referrals", columns=DUPLICATE_KEY_COLUMNS
+        )
+        for row in zip(*(column.to_pylist() for column in batch.columns), strict=True)
+    )
     counts: Counter[str] = Counter()
     domains: Counter[str] = Counter()
     sample: list[tuple] = []
