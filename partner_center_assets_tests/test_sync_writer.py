@@ -237,8 +237,8 @@ def test_run_row_and_watermark_commit_with_the_rows(engine):
 
 
 def test_watermark_never_moves_backwards(engine):
-    sync(engine, row("a", updated=T0 + timedelta(days=2)))
-    outcome = sync(engine, row("b", updated=T0), run_id="run-2")
+    sync(engine, row("a", updated=T0 + timedelta(days=2)), now=T0 + timedelta(days=2))
+    outcome = sync(engine, row("b", updated=T0), run_id="run-2", now=T0 + timedelta(days=3))
     assert outcome.watermark == T0 + timedelta(days=2)
 
 
@@ -281,3 +281,10 @@ def test_a_second_writer_waits_for_the_lock_then_fails_clearly(postgres_url):
             write_sync(engine, frame(row("a")), SyncRunInfo(run_id="r", started_at=T0), lock_wait_seconds=0.3)
     assert write_sync(engine, frame(row("a")), SyncRunInfo(run_id="r", started_at=T0)).inserted == 1
     engine.dispose()
+
+
+def test_a_referral_stamped_in_the_far_future_does_not_become_the_watermark(engine):
+    far_future = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+    outcome = sync(engine, row("a", updated=T0), row("b", updated=far_future))
+    assert outcome.watermark == T0
+    assert table(engine, "SELECT count(*) FROM partner_center_referrals") == [(2,)]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -134,10 +134,19 @@ def _as_utc(value: datetime | None) -> datetime | None:
     return value.astimezone(UTC)
 
 
-def _newest_timestamp(frame: pd.DataFrame) -> datetime | None:
+WATERMARK_CLOCK_SKEW = timedelta(days=1)
+
+
+def _newest_timestamp(frame: pd.DataFrame, now: datetime) -> datetime | None:
+    """The newest ``updatedDateTime`` fetched, ignoring any later than a day past the clock.
+
+    One referral stamped in the far future (year 9999 has been seen in hostile input) would
+    otherwise become the watermark and stop every later sync at its first page.
+    """
     if frame.empty or "updated_at" not in frame:
         return None
-    newest = pd.to_datetime(frame["updated_at"], utc=True).max()
+    stamps = pd.to_datetime(frame["updated_at"], utc=True)
+    newest = stamps[stamps <= pd.Timestamp(now + WATERMARK_CLOCK_SKEW)].max()
     return None if pd.isna(newest) else _as_utc(newest.to_pydatetime())
 
 
@@ -170,7 +179,7 @@ def write_sync(
         stage_parquet(conn, "pc_stage", resolved, _stage_types(conn), only_null="skip_reason")
         _merge_referrals(conn, outcome, now, resolved)
         _link_referrals(conn, outcome, now)
-        newest = _newest_timestamp(decided)
+        newest = _newest_timestamp(decided, now)
         candidates = [w for w in (outcome.previous_watermark, newest) if w is not None]
         outcome.watermark = max(candidates) if candidates else None
         _write_run_row(conn, run, outcome, now, status="success")
