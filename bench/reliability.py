@@ -1326,8 +1326,9 @@ def _account(
         run = conn.execute(
             sa.text(
                 "SELECT fetched, inserted, updated, unchanged FROM partner_center_sync_runs "
-                "WHERE status = 'success' ORDER BY finished_at DESC LIMIT 1"
-            )
+                "WHERE run_id = :id"
+            ),
+            {"id": summary.get("run_id")},
         ).one_or_none()
     engine.dispose()
     if stored[0] != stored[1]:
