@@ -238,26 +238,17 @@ def sync_without_dbt(argv: list[str]) -> int:
     The same job, resources, checks and Dagster instance as ``partner-center sync``; only the dbt
     assets are left out of the selection, as the CLI's own dry run does.
     """
-    import dagster as dg
-
     from partner_center_assets.cli.report import print_summary
-    from partner_center_assets.cli.runtime import ensure_dagster_home, failure_messages, sync_metadata
-    from partner_center_assets.definitions import defs
-    from partner_center_assets.defs.partner_center.schedules import DAILY_JOB_NAME
+    from partner_center_assets.cli.runtime import (
+        ensure_dagster_home,
+        failure_messages,
+        run_daily_job,
+        sync_metadata,
+    )
+    from partner_center_assets.defs.partner_center.assets import PIPELINE_ASSETS
 
     ensure_dagster_home()
-    full_refresh = "--full-refresh" in argv
-    job = defs.resolve_job_def(DAILY_JOB_NAME)
-    run_config = {"ops": {"raw_referral_pages": {"config": {"full_refresh": True}}}} if full_refresh else {}
-    with dg.DagsterInstance.get() as instance:
-        result = job.execute_in_process(
-            run_config=run_config,
-            instance=instance,
-            raise_on_error=False,
-            asset_selection=list(
-                dg.AssetSelection.groups("partner_center").resolve(defs.resolve_asset_graph())
-            ),
-        )
+    result = run_daily_job(full_refresh="--full-refresh" in argv, only=PIPELINE_ASSETS)
     metadata = sync_metadata(result)
     if metadata:
         print_summary(metadata)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,10 +42,29 @@ def run_daily_job(
     job = defs.resolve_job_def(DAILY_JOB_NAME)
     run_config = {"ops": {"raw_referral_pages": {"config": {"full_refresh": full_refresh}}}}
     selection = [dg.AssetKey(key) for key in only] if only else None
-    with dg.DagsterInstance.get() as instance:
+    with _instance() as instance:
         return job.execute_in_process(
             run_config=run_config, instance=instance, raise_on_error=False, asset_selection=selection
         )
+
+
+@contextmanager
+def _instance() -> Iterator[dg.DagsterInstance]:
+    """The Dagster instance of ``$DAGSTER_HOME``, its storage created under a file lock.
+
+    Two syncs started at once in a new home would otherwise both create the SQLite tables and
+    one would fail with "table runs already exists".
+    """
+    lock_path = Path(os.environ["DAGSTER_HOME"]) / ".partner_center_instance.lock"
+    with lock_path.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            instance = dg.DagsterInstance.get()
+            instance.get_runs(limit=1)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    with instance:
+        yield instance
 
 
 def dry_run_sync(*, full_refresh: bool = False) -> tuple[dg.ExecuteInProcessResult, SyncOutcome | None]:
