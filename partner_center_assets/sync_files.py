@@ -20,6 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from partner_center_assets import tolerant_json
 from partner_center_assets.settings import home_dir
 
 ROWS_PER_BATCH = 2_000
@@ -118,13 +119,23 @@ class SyncFiles:
         with self.writing(self.raw_pages) as temporary, temporary.open("w", encoding="utf-8") as handle:
             yield handle
 
+    @staticmethod
+    def page_line(stream: str, page_number: int, records: list[Any]) -> str:
+        """One line of the raw pages file; a record too deep to encode is kept as a placeholder."""
+        try:
+            text = json.dumps({"stream": stream, "page": page_number, "records": records})
+        except (RecursionError, ValueError):
+            safe = tolerant_json.dumps_records(records)
+            text = json.dumps({"stream": stream, "page": page_number, "records": safe})
+        return text + "\n"
+
     def read_pages(self) -> Iterator[dict[str, Any]]:
         """Yield the stored pages one at a time, in fetch order."""
         self.require(self.raw_pages, "raw_referral_pages")
         with self.raw_pages.open(encoding="utf-8") as handle:
             for line in handle:
                 if line.strip():
-                    yield json.loads(line)
+                    yield tolerant_json.loads(line, records_key="records")
 
     def write_summary(self, summary: FetchSummary) -> None:
         with self.writing(self.fetch_summary) as temporary:

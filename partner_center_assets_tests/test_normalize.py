@@ -16,6 +16,7 @@ from partner_center_assets.ingest.normalize import (
     to_frame,
 )
 from partner_center_assets.ingest.payload import canonical_json, payload_hash, strip_nul
+from partner_center_assets.tolerant_json import placeholder
 
 
 def referral(**overrides: Any) -> dict[str, Any]:
@@ -84,6 +85,11 @@ def test_documented_example_is_normalized_into_every_column() -> None:
             referral(updatedDateTime="2020-13-01T00:00:00Z"), "updatedDateTime unparseable", id="month-13"
         ),
         pytest.param(referral(updatedDateTime={}), "updatedDateTime unparseable", id="updated-object"),
+        pytest.param(
+            placeholder("nested too deep", referral_id="x"),
+            "unparseable record: nested too deep",
+            id="unparseable",
+        ),
     ],
 )
 def test_invalid_payloads_say_why(record: object, detail: str) -> None:

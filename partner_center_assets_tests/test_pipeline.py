@@ -11,7 +11,7 @@ import dagster as dg
 import idna
 import pytest
 
-from partner_center_assets.emulator import Emulator, Fault, generate_referrals
+from partner_center_assets.emulator import Emulator, Fault, RawReferral, generate_referrals
 from partner_center_assets.emulator.generator import format_api_timestamp
 from partner_center_assets.hunter_db import migrate
 from partner_center_assets.hunter_db.engine import create_hunter_engine
@@ -249,6 +249,30 @@ def test_hostile_strings_nul_bytes_and_emoji_are_stored_safely(pipeline, emulato
         == expected_domain
     )
     assert pipeline.scalar("SELECT count(*) FROM leads") >= 1
+
+
+def poison(referral: dict, key: str, raw_value: bytes) -> RawReferral:
+    """``referral`` served with one more member whose JSON text Python's parser refuses."""
+    text = json.dumps(referral).encode()
+    return RawReferral(text[:-1] + b',"' + key.encode() + b'":' + raw_value + b"}", referral)
+
+
+def test_records_python_cannot_parse_are_skipped_and_the_rest_of_their_page_is_stored(pipeline, emulator):
+    base = [
+        dict(r, status="Active", direction="Incoming", substatus="Accepted")
+        for r in generate_referrals(5, seed=4)
+    ]
+    deep = poison(dict(base[0], id="poison-deep"), "extra", b"[" * 10_000 + b"]" * 10_000)
+    huge = poison(dict(base[1], id="poison-bigint"), "bigNumber", b"9" * 5_000)
+    emulator.set_referrals([deep, huge, *base[2:]])
+
+    counters = metadata_of(pipeline.run(), "partner_center_referrals")
+
+    assert counters["fetched"] == 5
+    assert counters["skipped_invalid_payload"] == 1
+    stored = {row[0] for row in pipeline.rows("SELECT id FROM partner_center_referrals")}
+    assert "poison-deep" not in stored
+    assert {"poison-bigint", *(r["id"] for r in base[2:])} <= stored
 
 
 def test_summary_event_is_logged_once_with_flat_counters(pipeline):

@@ -30,6 +30,8 @@ from urllib.parse import urlsplit
 import requests
 import tenacity
 
+from partner_center_assets import tolerant_json
+
 from .errors import PartnerCenterAuthError, PartnerCenterError, PartnerCenterRateLimitError
 
 USER_AGENT = "partner-center-assets"
@@ -388,7 +390,7 @@ class ApiTransport:
         if not content:
             return None, "empty body"
         try:
-            body = json.loads(content)
+            body = tolerant_json.loads(content)
         except ValueError:
             return None, f"not JSON, {len(content)} bytes"
         if check_body is not None:

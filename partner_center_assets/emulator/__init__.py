@@ -8,5 +8,14 @@ from partner_center_assets.emulator.faults import Fault
 from partner_center_assets.emulator.generator import generate_referrals, iter_referrals, load_referrals
 from partner_center_assets.emulator.request_log import RequestRecord
 from partner_center_assets.emulator.server import Emulator
+from partner_center_assets.emulator.store import RawReferral
 
-__all__ = ["Emulator", "Fault", "RequestRecord", "generate_referrals", "iter_referrals", "load_referrals"]
+__all__ = [
+    "Emulator",
+    "Fault",
+    "RawReferral",
+    "RequestRecord",
+    "generate_referrals",
+    "iter_referrals",
+    "load_referrals",
+]

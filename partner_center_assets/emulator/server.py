@@ -44,7 +44,7 @@ from partner_center_assets.emulator.request_log import (
     redact_authorization,
     redact_query,
 )
-from partner_center_assets.emulator.store import ReferralStore
+from partner_center_assets.emulator.store import RawReferral, ReferralStore
 from partner_center_assets.emulator.tls import server_tls
 from partner_center_assets.settings import PREFIX
 
@@ -284,10 +284,10 @@ class Emulator:
 
     # --- data -----------------------------------------------------------------------------------
 
-    def set_referrals(self, referrals: Iterable[dict[str, Any]]) -> None:
+    def set_referrals(self, referrals: Iterable[dict[str, Any] | RawReferral]) -> None:
         self.store.replace(referrals)
 
-    def upsert_referrals(self, referrals: Iterable[dict[str, Any]]) -> None:
+    def upsert_referrals(self, referrals: Iterable[dict[str, Any] | RawReferral]) -> None:
         self.store.upsert(referrals)
 
     def generate(self, count: int, seed: int = 7) -> None:

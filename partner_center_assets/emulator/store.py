@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from partner_center_assets import tolerant_json
 from partner_center_assets.emulator.generator import paused_gc
 from partner_center_assets.emulator.odata import (
     FILTER_FIELDS,
@@ -45,6 +46,21 @@ _API_TIMESTAMP = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,7}
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
 
 Entry = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class RawReferral:
+    """A referral served byte for byte as given: JSON that Python's own encoder would never write.
+
+    ``fields`` holds what filtering and ordering read (``id``, the timestamps, the enum fields);
+    ``text`` is what the API sends, e.g. a record nested 10,000 levels deep or holding a
+    5,000-digit number, to show that one such record does not stop a sync.
+    """
+
+    text: bytes
+    fields: dict[str, Any]
+
+
 Predicate = Callable[[Entry], bool]
 
 
@@ -123,6 +139,11 @@ class ReferralStore:
         bodies: dict[str, bytes] = {}
         with paused_gc():
             for referral in referrals:
+                if isinstance(referral, RawReferral):
+                    referral_id = str(referral.fields["id"])
+                    entries[referral_id] = _index(referral.fields)
+                    bodies[referral_id] = referral.text
+                    continue
                 referral_id = referral.get("id") if isinstance(referral, dict) else None
                 if not isinstance(referral_id, str) or not referral_id:
                     # Broken records are served too (the real API is not trusted to be tidy);
@@ -136,7 +157,7 @@ class ReferralStore:
         self._version += 1
         self._queries.clear()
 
-    def replace(self, referrals: Iterable[dict[str, Any]]) -> int:
+    def replace(self, referrals: Iterable[dict[str, Any] | RawReferral]) -> int:
         """Replace every referral; returns how many are stored."""
         entries, bodies = self._encode(referrals)
         with self._lock:
@@ -144,7 +165,7 @@ class ReferralStore:
             self._changed()
             return len(entries)
 
-    def upsert(self, referrals: Iterable[dict[str, Any]]) -> int:
+    def upsert(self, referrals: Iterable[dict[str, Any] | RawReferral]) -> int:
         """Insert or replace by ``id`` (a replaced referral keeps its place); returns how many were given."""
         entries, bodies = self._encode(referrals)
         with self._lock:
@@ -168,7 +189,7 @@ class ReferralStore:
         with self._lock:
             bodies = list(self._bodies.values())
         with paused_gc():
-            return [json.loads(body) for body in bodies]
+            return [tolerant_json.loads(b'{"value":[' + body + b"]}")["value"][0] for body in bodies]
 
     def query(self, filter_text: str | None, orderby_text: str | None) -> Snapshot:
         """The snapshot for this query, computed on first use after each data change.

@@ -18,6 +18,7 @@ import pandas as pd
 
 from partner_center_assets.ingest.payload import canonical_json, payload_hash, strip_nul
 from partner_center_assets.ingest.timestamps import parse_timestamp
+from partner_center_assets.tolerant_json import UNPARSEABLE_KEY
 
 STREAM_DISCOVERY = "discovery"
 STREAM_CHANGES = "changes"
@@ -147,6 +148,9 @@ def python_value(value: object) -> object:
 
 
 def _invalid_detail(record: Mapping[str, Any], created_at: object, updated_at: object) -> str | None:
+    unparseable = record.get(UNPARSEABLE_KEY)
+    if unparseable is not None:
+        return f"unparseable record: {unparseable}"
     identifier = record.get("id")
     if identifier is None:
         return "id missing"

@@ -1,6 +1,5 @@
 """The Partner Center assets: raw pages → normalized → domain-resolved → Hunter tables."""
 
-import json
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -124,10 +123,7 @@ def raw_referral_pages(
                 for page in client.iter_referral_pages(
                     stream, query, cutoff=cutoff, max_pages=settings.max_pages, stats=stats
                 ):
-                    out.write(
-                        json.dumps({"stream": stream, "page": page.page_number, "records": page.records})
-                    )
-                    out.write("\n")
+                    out.write(files.page_line(stream, page.page_number, page.records))
                     stream_records += len(page.records)
                     log_event(
                         context.log,
