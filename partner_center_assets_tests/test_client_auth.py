@@ -14,10 +14,11 @@ from partner_center_assets.client import (
     AuthMethod,
     PartnerCenterAuthError,
     PartnerCenterClient,
+    PartnerCenterError,
     TokenProvider,
     build_referral_query,
 )
-from partner_center_assets.emulator import Emulator
+from partner_center_assets.emulator import Emulator, Fault
 from partner_center_assets.settings import Settings
 
 pytest_plugins = ["partner_center_assets_tests.emulator_fixtures"]
@@ -325,3 +326,74 @@ def test_secrets_never_reach_logs_or_error_messages(
             assert secret not in str(error)
             assert secret not in repr(error)
     assert emu.password not in repr(provider)
+
+
+TOKEN_PATH_SUFFIX = "/oauth2/v2.0/token"
+
+
+@pytest.mark.parametrize("status", [429, 500, 503, 504])
+def test_a_transient_identity_platform_failure_at_sign_in_is_retried(
+    emulator: Emulator, password_settings: Callable[..., Settings], status: int
+) -> None:
+    emulator.add_fault(
+        Fault(
+            "status",
+            status=status,
+            retry_after=0,
+            count=2,
+            path_prefix=f"/{emulator.tenant_id}{TOKEN_PATH_SUFFIX}",
+        )
+    )
+    provider = TokenProvider.from_settings(password_settings(emulator))
+
+    assert provider.get_token()
+    assert grants(emulator) == [("password", status), ("password", status), ("password", 200)]
+
+
+def test_a_transient_failure_of_the_refresh_after_a_401_is_retried(
+    emulator: Emulator, emulator_settings: Callable[..., Settings]
+) -> None:
+    provider = TokenProvider.from_settings(
+        emulator_settings(emulator, refresh_token=emulator.issue_refresh_token())
+    )
+    first = provider.get_token()
+    emulator.add_fault(
+        Fault("status", status=503, retry_after=0, path_prefix=f"/{emulator.tenant_id}{TOKEN_PATH_SUFFIX}")
+    )
+
+    refreshed = provider.get_token(force_refresh=True)
+
+    assert refreshed and refreshed != first
+    assert [status for _, status in grants(emulator)][-2:] == [503, 200]
+
+
+def test_an_identity_platform_outage_is_a_clear_partner_center_error(
+    emulator: Emulator, password_settings: Callable[..., Settings]
+) -> None:
+    emulator.add_fault(
+        Fault(
+            "status",
+            status=503,
+            retry_after=0,
+            count=None,
+            path_prefix=f"/{emulator.tenant_id}{TOKEN_PATH_SUFFIX}",
+        )
+    )
+    provider = TokenProvider.from_settings(password_settings(emulator))
+
+    with pytest.raises(PartnerCenterError) as raised:
+        provider.get_token()
+
+    assert "503" in str(raised.value)
+    assert "try again" in str(raised.value)
+    assert emulator.password not in str(raised.value)
+
+
+def test_a_dropped_connection_to_the_token_endpoint_is_retried(
+    emulator: Emulator, password_settings: Callable[..., Settings]
+) -> None:
+    emulator.add_fault(Fault("drop", path_prefix=f"/{emulator.tenant_id}{TOKEN_PATH_SUFFIX}"))
+    provider = TokenProvider.from_settings(password_settings(emulator))
+
+    assert provider.get_token()
+    assert grants(emulator)[-1] == ("password", 200)

@@ -30,6 +30,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import msal
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from partner_center_assets.settings import SCOPE, Settings
 
@@ -64,6 +66,36 @@ _MICROSOFT_AUTHORITY_SUFFIXES = (
 
 logger_name = "partner_center_assets.client.auth"
 
+TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+"""Identity-platform answers worth asking again: throttling and passing outages."""
+
+_TRANSIENT_ERRORS = frozenset({"temporarily_unavailable", "server_error"})
+"""OAuth error codes (RFC 6749 §5.2) that say "not now" rather than "no"."""
+
+
+class IdentityRetry(Retry):
+    """urllib3's retry, honouring ``Retry-After`` up to a minute (a daily sync should not sleep an hour)."""
+
+    MAX_RETRY_AFTER = 60.0
+
+    def get_retry_after(self, response: Any) -> float | None:
+        seconds = super().get_retry_after(response)
+        return None if seconds is None else min(seconds, self.MAX_RETRY_AFTER)
+
+
+def identity_retry(attempts: int = 5, backoff: float = 0.5) -> IdentityRetry:
+    """Retries of token and discovery requests, POSTs included: MSAL's own throttling only
+    replays a failed answer for its ``Retry-After`` instead of asking again."""
+    return IdentityRetry(
+        total=attempts - 1,
+        backoff_factor=backoff,
+        backoff_max=30,
+        status_forcelist=TRANSIENT_STATUSES,
+        allowed_methods=None,
+        respect_retry_after_header=True,
+        raise_on_status=False,
+    )
+
 
 class AuthMethod(StrEnum):
     """How the current token was obtained; compares equal to its string value."""
@@ -92,7 +124,9 @@ class IdentitySession(requests.Session):
       ``Session.verify`` but never an explicit per-request value;
     * MSAL builds some URLs from the authority's host name alone (user-realm discovery:
       ``https://{host}/common/userrealm/...``), dropping the port; a request to the authority's host
-      without a port is sent to the authority's configured port.
+      without a port is sent to the authority's configured port;
+    * transient answers (429, 5xx) and dropped connections are retried here, below MSAL, with
+      :func:`identity_retry`.
     """
 
     def __init__(
@@ -101,6 +135,7 @@ class IdentitySession(requests.Session):
         *,
         ca_bundle: str | None = None,
         timeout: float | tuple[float, float] = (10, 60),
+        retry: Retry | None = None,
     ) -> None:
         super().__init__()
         parts = urlsplit(authority)
@@ -108,6 +143,9 @@ class IdentitySession(requests.Session):
         self._authority_port = parts.port
         self._ca_bundle = ca_bundle
         self._timeout = timeout
+        adapter = HTTPAdapter(max_retries=retry or identity_retry())
+        self.mount("https://", adapter)
+        self.mount("http://", adapter)
 
     def _with_authority_port(self, url: str) -> str:
         if self._authority_port is None:
@@ -190,9 +228,10 @@ def describe_msal_error(result: dict[str, Any] | None) -> str:
 class _Refused(Exception):
     """The identity provider refused one method (internal; carries the safe error text)."""
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, detail: str, *, transient: bool = False) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.transient = transient
 
 
 class TokenProvider:
@@ -315,6 +354,8 @@ class TokenProvider:
                 try:
                     token = self._acquire(method, force_refresh=force_refresh)
                 except _Refused as refused:
+                    if refused.transient:
+                        raise PartnerCenterError(self._unavailable_message(refused.detail)) from None
                     remaining = methods[position + 1 :]
                     if method not in _REFRESH_METHODS:
                         raise PartnerCenterAuthError(self._refused_message(method, refused.detail)) from None
@@ -383,7 +424,8 @@ class TokenProvider:
             result = self._for_client(force_refresh=force_refresh)
         self._cache_file.save(self._token_cache())
         if not result or "access_token" not in result:
-            raise _Refused(describe_msal_error(result))
+            transient = bool(result) and str(result.get("error")) in _TRANSIENT_ERRORS
+            raise _Refused(describe_msal_error(result), transient=transient)
         return str(result["access_token"])
 
     def _silent(self, *, force_refresh: bool) -> dict[str, Any] | None:
@@ -508,8 +550,11 @@ class TokenProvider:
             ) from None
         except requests.RequestException as exc:
             raise PartnerCenterError(
-                f"Could not reach the identity provider {self._authority_host} ({type(exc).__name__})"
+                f"Could not reach the identity provider {self._authority_host} ({type(exc).__name__}); "
+                "check the network and try again"
             ) from None
+        except msal.exceptions.MsalServiceError as exc:
+            raise PartnerCenterError(self._unavailable_message(_first_line(exc))) from None
         except ValueError as exc:
             raise PartnerCenterAuthError(
                 f"The identity provider at {self._authority} could not be used ({_first_line(exc)}); "
@@ -525,6 +570,12 @@ class TokenProvider:
         return (
             f"Sign-in with HUNTER_PARTNER_CENTER_CLIENT_ID/CLIENT_SECRET was refused ({detail}); "
             "check the app registration and its secret"
+        )
+
+    def _unavailable_message(self, detail: str) -> str:
+        return (
+            f"The identity provider {self._authority_host} is unavailable ({detail}) after "
+            f"{identity_retry().total + 1} attempts; try again later"
         )
 
     def _nothing_configured_message(self) -> str:
