@@ -156,3 +156,18 @@ def test_db_upgrade_then_current_reports_up_to_date(hunter_url: str) -> None:
     assert current.exit_code == 0, current.output
     assert f"{head}, up to date" in current.output
     assert row_counts(hunter_url) == dict.fromkeys(HUNTER_TABLES, 0)
+
+
+def test_a_failed_sync_prints_the_cause_not_the_step_wrapper(
+    on_emulator: Emulator, hunter_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HUNTER_PARTNER_CENTER_PASSWORD", "a-wrong-password")
+
+    result = run("sync")
+
+    assert result.exit_code != 0
+    failed = [line for line in result.output.splitlines() if line.startswith("FAILED")]
+    assert failed, result.output
+    assert "PASSWORD was refused" in failed[0]
+    assert "Error occurred while executing" not in failed[0]
+    assert "a-wrong-password" not in result.output

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from partner_center_assets.hunter_db.engine import create_hunter_engine
-from partner_center_assets.hunter_db.lock import SyncLockedError, acquire_sync_lock
+from partner_center_assets.hunter_db.lock import SyncLockedError, acquire_sync_lock, models_build_lock
 from partner_center_assets.hunter_db.migrate import upgrade
 from partner_center_assets.hunter_db.sync_writer import STAGE_TYPES, SyncRunInfo, write_sync
 
@@ -288,3 +290,30 @@ def test_a_referral_stamped_in_the_far_future_does_not_become_the_watermark(engi
     outcome = sync(engine, row("a", updated=T0), row("b", updated=far_future))
     assert outcome.watermark == T0
     assert table(engine, "SELECT count(*) FROM partner_center_referrals") == [(2,)]
+
+
+def test_a_second_models_build_waits_for_the_first_then_fails_clearly(database_url):
+    with (
+        models_build_lock(database_url),
+        pytest.raises(SyncLockedError, match="another dbt_hunter build"),
+        models_build_lock(database_url, wait_seconds=0.3, poll_seconds=0.05),
+    ):
+        pass
+    with models_build_lock(database_url, wait_seconds=0.3):
+        pass
+
+
+def test_a_models_build_starts_as_soon_as_the_running_one_ends(database_url):
+    order: list[str] = []
+    with models_build_lock(database_url):
+        waiter = threading.Thread(target=lambda: _build(database_url, order))
+        waiter.start()
+        time.sleep(0.3)
+        order.append("first ends")
+    waiter.join(timeout=10)
+    assert order == ["first ends", "second runs"]
+
+
+def _build(url: str, order: list[str]) -> None:
+    with models_build_lock(url, wait_seconds=10, poll_seconds=0.05):
+        order.append("second runs")

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import dagster as dg
 
@@ -86,7 +86,10 @@ def dry_run_sync(*, full_refresh: bool = False) -> tuple[dg.ExecuteInProcessResu
 
 def _plain(value: Any) -> Any:
     if isinstance(value, dg.TimestampMetadataValue):
-        return datetime.fromtimestamp(value.value, UTC).isoformat()
+        try:
+            return datetime.fromtimestamp(value.value, UTC).isoformat()
+        except (OverflowError, OSError, ValueError):
+            return value.value
     return getattr(value, "value", value)
 
 
@@ -115,5 +118,19 @@ def failure_messages(result: dg.ExecuteInProcessResult) -> list[str]:
     messages = []
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
-            messages.append(f"{event.step_key}: {event.step_failure_data.error.message.strip()}")
+            messages.append(f"{event.step_key}: {_root_cause(event.step_failure_data.error)}")
     return messages
+
+
+class _ErrorInfo(Protocol):
+    """What a step failure carries (Dagster's serializable error: a message and its cause)."""
+
+    message: str
+    cause: _ErrorInfo | None
+
+
+def _root_cause(error: _ErrorInfo) -> str:
+    """The error that started it: Dagster wraps a step's exception in its own execution error."""
+    while error.cause is not None:
+        error = error.cause
+    return error.message.strip()

@@ -1,19 +1,27 @@
-"""One sync writes at a time.
+"""One sync writes at a time, and one dbt_hunter build runs at a time.
 
-PostgreSQL: a transaction-scoped advisory lock, waited for up to a deadline, then a clear error.
-DuckDB: the file admits one writing process; inside a process a lock serialises threads.
+PostgreSQL: advisory locks, waited for up to a deadline, then a clear error: transaction-scoped for
+the write, session-scoped for the build. DuckDB: the file admits one writing process; inside a
+process a lock serialises threads, and a lock file beside the database serialises builds.
 """
 
 from __future__ import annotations
 
+import fcntl
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.pool import NullPool
 
 ADVISORY_LOCK_KEY = 0x50435359  # "PCSY"
+BUILD_LOCK_KEY = 0x50434442  # "PCDB"
 _process_lock = threading.Lock()
+_build_lock = threading.Lock()
 
 
 class SyncLockedError(RuntimeError):
@@ -43,3 +51,70 @@ def release_sync_lock(conn: Connection) -> None:
     """Release what ``acquire_sync_lock`` took outside the transaction (DuckDB only)."""
     if conn.info.pop("partner_center_process_lock", False):
         _process_lock.release()
+
+
+@contextmanager
+def models_build_lock(url: str, *, wait_seconds: float = 900.0, poll_seconds: float = 0.5) -> Iterator[None]:
+    """Held while dbt_hunter builds on ``url``: two builds at once race on creating the marts schema
+    and replacing the same views, and one of them fails."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        engine = sa.create_engine(parsed, poolclass=NullPool)
+        try:
+            with engine.connect() as conn:
+                _wait_for(
+                    lambda: bool(
+                        conn.execute(
+                            sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": BUILD_LOCK_KEY}
+                        ).scalar()
+                    ),
+                    wait_seconds,
+                    poll_seconds,
+                )
+                conn.commit()
+                try:
+                    yield
+                finally:
+                    conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": BUILD_LOCK_KEY})
+                    conn.commit()
+        finally:
+            engine.dispose()
+        return
+    database = parsed.database
+    if not database or database == ":memory:":
+        if not _build_lock.acquire(timeout=wait_seconds):
+            raise SyncLockedError("another dbt_hunter build in this process is still running")
+        try:
+            yield
+        finally:
+            _build_lock.release()
+        return
+    lock_path = Path(database).expanduser().with_name(Path(database).name + ".build.lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("a") as handle:
+
+        def try_lock() -> bool:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            return True
+
+        _wait_for(try_lock, wait_seconds, poll_seconds)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _wait_for(take: Callable[[], bool], wait_seconds: float, poll_seconds: float) -> None:
+    deadline = time.monotonic() + wait_seconds
+    while not take():
+        if time.monotonic() >= deadline:
+            raise SyncLockedError(
+                f"another dbt_hunter build has been running for more than {wait_seconds:.0f}s; "
+                "wait for it to finish and run again"
+            )
+        time.sleep(poll_seconds)

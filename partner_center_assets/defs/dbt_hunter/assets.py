@@ -14,9 +14,10 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
-from partner_center_assets.dbt_target import dbt_target_env
+from partner_center_assets.dbt_target import database_url_from_env, dbt_target_env
 from partner_center_assets.defs.dbt_hunter.project import dbt_hunter_project
 from partner_center_assets.defs.dbt_hunter.resources import dbt_hunter_resource
+from partner_center_assets.hunter_db.lock import models_build_lock
 
 DBT_HUNTER_GROUP = "dbt_hunter"
 
@@ -69,5 +70,5 @@ def dbt_hunter_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource) ->
     """Build the dbt_hunter models and run their tests on the database of ``HUNTER_DATABASE_URL``."""
     target, env = dbt_target_env()
     context.log.info("Running dbt_hunter on the %s target", target)
-    with _profile_environment(env):
+    with models_build_lock(database_url_from_env()), _profile_environment(env):
         yield from dbt.cli(["build"], context=context).stream()
