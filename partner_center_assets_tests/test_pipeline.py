@@ -291,6 +291,22 @@ def test_summary_event_is_logged_once_with_flat_counters(pipeline):
     assert len(fetched_pages) == 2
 
 
+def test_per_referral_events_stop_at_the_limit_and_say_how_many_were_left_out(pipeline, monkeypatch):
+    monkeypatch.setenv(PREFIX + "REFERRAL_EVENT_LIMIT", "5")
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize(PYTHON_ASSETS, resources=pipeline.resources(), instance=instance)
+    messages = [entry.user_message for entry in instance.all_logs(result.run_id)]
+    per_referral = [
+        m
+        for m in messages
+        if '"partner_center_referral_ingested"' in m or '"partner_center_referral_skipped"' in m
+    ]
+    fetched = metadata_of(result, "partner_center_referrals")["fetched"]
+
+    assert len(per_referral) == 5
+    assert any(f"{fetched - 5} further per-referral events were not logged" in m for m in messages)
+
+
 def test_full_refresh_reads_past_the_watermark(pipeline, emulator):
     pipeline.run()
     emulator.reset_log()

@@ -340,7 +340,7 @@ def hunter_tables(context: dg.AssetExecutionContext, hunter_db: HunterDatabase, 
     engine = hunter_db.engine()
     hunter_db.ensure_schema()
     outcome, summary = write_resolved_referrals(engine, sync_storage.files(), context.run.run_id)
-    log_referral_events(context.log, outcome.actions.to_dict("records"), outcome.skips.to_dict("records"))
+    log_referral_events(context.log, outcome.actions, outcome.skips)
     counters = outcome.counters()
     log_event(
         context.log,
