@@ -27,27 +27,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-REFERRAL_COLUMNS = (
-    "id",
-    "engagement_id",
-    "external_reference_id",
-    "name",
-    "status",
-    "substatus",
-    "type",
-    "qualification",
-    "direction",
-    "customer_name",
-    "customer_country",
-    "deal_value",
-    "currency",
-    "created_at",
-    "updated_at",
-    "domain",
-    "domain_source",
-    "raw_payload",
-    "payload_hash",
-)
+from partner_center_assets.hunter_db.sync_writer import DERIVED_COLUMNS
+
+REFERRAL_COLUMNS = ("id", *DERIVED_COLUMNS, "domain", "domain_source", "raw_payload", "payload_hash")
 WRITER_PARTS = {
     "stage_parquet": "staging",
     "stage_frame": "staging",
