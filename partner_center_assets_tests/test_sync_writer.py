@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from partner_center_assets.hunter_db import sync_writer
 from partner_center_assets.hunter_db.engine import create_hunter_engine
 from partner_center_assets.hunter_db.lock import SyncLockedError, acquire_sync_lock, models_build_lock
 from partner_center_assets.hunter_db.migrate import upgrade
@@ -317,3 +318,29 @@ def test_a_models_build_starts_as_soon_as_the_running_one_ends(database_url):
 def _build(url: str, order: list[str]) -> None:
     with models_build_lock(url, wait_seconds=10, poll_seconds=0.05):
         order.append("second runs")
+
+
+def test_a_merge_done_in_several_statements_stores_every_referral_once(engine, monkeypatch):
+    monkeypatch.setattr(sync_writer, "DUCKDB_MERGE_BATCH_ROWS", 2)
+    sync(engine, row("a", seq=0), row("b", seq=1), row("c", seq=2))
+
+    outcome = sync(
+        engine,
+        row("a", seq=0, name="renamed", updated=T0 + timedelta(hours=1)),
+        row("b", seq=1),
+        row("d", seq=2),
+        row("e", seq=3),
+        row("f", seq=4),
+        run_id="run-2",
+        now=T0 + timedelta(hours=2),
+    )
+
+    assert (outcome.inserted, outcome.updated, outcome.unchanged) == (3, 1, 1)
+    assert table(engine, "SELECT id, name FROM partner_center_referrals ORDER BY id") == [
+        ("a", "renamed"),
+        ("b", "Deal"),
+        ("c", "Deal"),
+        ("d", "Deal"),
+        ("e", "Deal"),
+        ("f", "Deal"),
+    ]

@@ -40,6 +40,10 @@ DERIVED_COLUMNS = (
     "created_at",
     "updated_at",
 )
+DUCKDB_MERGE_BATCH_ROWS = 50_000
+"""DuckDB upserts this many fetched records per statement: one statement over 300,000 referrals and
+their payloads needs more than 400 MB of buffers, 50,000 at a time fit (measured)."""
+
 # Columns of the staged batch, in table order (later keys override the text default in place).
 STAGE_TYPES = {
     "id": "text",
@@ -275,18 +279,20 @@ def _merge_referrals(conn: Connection, outcome: SyncOutcome, now: datetime, reso
         ", last_synced_at = excluded.last_synced_at"
     )
     stored_changed = _distinct("partner_center_referrals", "excluded", (*DERIVED_COLUMNS, "payload_hash"))
-    conn.execute(
-        sa.text(
-            f"INSERT INTO partner_center_referrals ({insert_columns}) "
-            f"SELECT {select_columns}, :now, :now FROM {source} "
-            "WHERE t.new_skip_reason IS NULL "
-            "OR EXISTS (SELECT 1 FROM partner_center_referrals r WHERE r.id = t.id) "
-            f"ON CONFLICT (id) DO UPDATE SET {updates} "
-            f"WHERE {stored_changed} OR (excluded.domain IS NOT NULL "
-            "AND excluded.domain IS DISTINCT FROM partner_center_referrals.domain)"
-        ),
-        {"now": now, "resolved": str(resolved)},
+    upsert = sa.text(
+        f"INSERT INTO partner_center_referrals ({insert_columns}) "
+        f"SELECT {select_columns}, :now, :now FROM {source} "
+        "WHERE (t.new_skip_reason IS NULL "
+        "OR EXISTS (SELECT 1 FROM partner_center_referrals r WHERE r.id = t.id)) "
+        "AND t.fetch_seq >= :first AND t.fetch_seq < :last "
+        f"ON CONFLICT (id) DO UPDATE SET {updates} "
+        f"WHERE {stored_changed} OR (excluded.domain IS NOT NULL "
+        "AND excluded.domain IS DISTINCT FROM partner_center_referrals.domain)"
     )
+    end = int(conn.execute(sa.text("SELECT coalesce(max(fetch_seq), -1) + 1 FROM pc_stage")).scalar_one())
+    batch = DUCKDB_MERGE_BATCH_ROWS if duckdb else max(end, 1)
+    for first in range(0, end, batch):
+        conn.execute(upsert, {"now": now, "resolved": str(resolved), "first": first, "last": first + batch})
 
 
 def _link_referrals(conn: Connection, outcome: SyncOutcome, now: datetime) -> None:
