@@ -16,7 +16,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.pool import NullPool
+
+from partner_center_assets.hunter_db.engine import create_hunter_engine, is_postgres
 
 ADVISORY_LOCK_KEY = 0x50435359  # "PCSY"
 BUILD_LOCK_KEY = 0x50434442  # "PCDB"
@@ -30,18 +31,15 @@ class SyncLockedError(RuntimeError):
 
 def acquire_sync_lock(conn: Connection, *, wait_seconds: float = 300.0, poll_seconds: float = 0.5) -> None:
     """Take the sync lock inside the current transaction, waiting up to ``wait_seconds``."""
-    deadline = time.monotonic() + wait_seconds
     if conn.dialect.name == "postgresql":
-        while True:
-            got = conn.execute(sa.text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
-            if got.scalar():
-                return
-            if time.monotonic() >= deadline:
-                raise SyncLockedError(
-                    f"another Partner Center sync has been writing for more than {wait_seconds:.0f}s; "
-                    "wait for it to finish (see partner_center_sync_runs) and run again"
-                )
-            time.sleep(poll_seconds)
+        _wait_for(
+            _advisory(conn, "pg_try_advisory_xact_lock", ADVISORY_LOCK_KEY),
+            wait_seconds,
+            poll_seconds,
+            f"another Partner Center sync has been writing for more than {wait_seconds:.0f}s; "
+            "wait for it to finish (see partner_center_sync_runs) and run again",
+        )
+        return
     if not _process_lock.acquire(timeout=max(wait_seconds, 0.0)):
         raise SyncLockedError("another Partner Center sync in this process holds the DuckDB database")
     conn.info["partner_center_process_lock"] = True
@@ -57,21 +55,20 @@ def release_sync_lock(conn: Connection) -> None:
 def models_build_lock(url: str, *, wait_seconds: float = 900.0, poll_seconds: float = 0.5) -> Iterator[None]:
     """Held while dbt_hunter builds on ``url``: two builds at once race on creating the marts schema
     and replacing the same views, and one of them fails."""
+    refusal = (
+        f"another dbt_hunter build has been running for more than {wait_seconds:.0f}s; "
+        "wait for it to finish and run again"
+    )
     parsed = make_url(url)
-    if parsed.get_backend_name() == "postgresql":
-        if parsed.drivername == "postgresql":
-            parsed = parsed.set(drivername="postgresql+psycopg")
-        engine = sa.create_engine(parsed, poolclass=NullPool)
+    if is_postgres(parsed):
+        engine = create_hunter_engine(url)
         try:
             with engine.connect() as conn:
                 _wait_for(
-                    lambda: bool(
-                        conn.execute(
-                            sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": BUILD_LOCK_KEY}
-                        ).scalar()
-                    ),
+                    _advisory(conn, "pg_try_advisory_lock", BUILD_LOCK_KEY),
                     wait_seconds,
                     poll_seconds,
+                    refusal,
                 )
                 conn.commit()
                 try:
@@ -85,7 +82,7 @@ def models_build_lock(url: str, *, wait_seconds: float = 900.0, poll_seconds: fl
     database = parsed.database
     if not database or database == ":memory:":
         if not _build_lock.acquire(timeout=wait_seconds):
-            raise SyncLockedError("another dbt_hunter build in this process is still running")
+            raise SyncLockedError(refusal)
         try:
             yield
         finally:
@@ -102,19 +99,23 @@ def models_build_lock(url: str, *, wait_seconds: float = 900.0, poll_seconds: fl
                 return False
             return True
 
-        _wait_for(try_lock, wait_seconds, poll_seconds)
+        _wait_for(try_lock, wait_seconds, poll_seconds, refusal)
         try:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _wait_for(take: Callable[[], bool], wait_seconds: float, poll_seconds: float) -> None:
+def _advisory(conn: Connection, function: str, key: int) -> Callable[[], bool]:
+    """One try at a PostgreSQL advisory lock function, as a callable for :func:`_wait_for`."""
+    statement = sa.text(f"SELECT {function}(:key)")
+    return lambda: bool(conn.execute(statement, {"key": key}).scalar())
+
+
+def _wait_for(take: Callable[[], bool], wait_seconds: float, poll_seconds: float, refusal: str) -> None:
+    """Call ``take`` until it returns True; past the deadline raise ``SyncLockedError(refusal)``."""
     deadline = time.monotonic() + wait_seconds
     while not take():
         if time.monotonic() >= deadline:
-            raise SyncLockedError(
-                f"another dbt_hunter build has been running for more than {wait_seconds:.0f}s; "
-                "wait for it to finish and run again"
-            )
+            raise SyncLockedError(refusal)
         time.sleep(poll_seconds)
