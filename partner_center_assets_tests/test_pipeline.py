@@ -287,8 +287,21 @@ def test_summary_event_is_logged_once_with_flat_counters(pipeline):
     assert len(summaries) == 1
     assert {"fetched", "inserted", "updated", "unchanged"} <= summaries[0].keys()
     assert all(f"skipped_{reason}" in summaries[0] for reason in SKIP_REASONS)
-    fetched_pages = [m for m in messages if '"partner_center_referrals_fetched"' in m]
+    fetched_pages = [json.loads(m) for m in messages if '"partner_center_referrals_fetched"' in m]
     assert len(fetched_pages) == 2
+
+
+def test_each_fetched_page_event_names_status_request_id_and_url(pipeline, emulator):
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize(PYTHON_ASSETS, resources=pipeline.resources(), instance=instance)
+    messages = [entry.user_message for entry in instance.all_logs(result.run_id)]
+    pages = [json.loads(m) for m in messages if '"partner_center_referrals_fetched"' in m]
+
+    assert pages
+    for page in pages:
+        assert page["status_code"] == 200
+        assert page["request_id"]
+        assert page["url"].startswith(emulator.base_url + "/v1.0/engagements/referrals")
 
 
 def test_per_referral_events_stop_at_the_limit_and_say_how_many_were_left_out(pipeline, monkeypatch):

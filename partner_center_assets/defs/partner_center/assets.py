@@ -133,6 +133,8 @@ def raw_referral_pages(
                         records=len(page.records),
                         status_code=page.status_code,
                         request_id=page.request_id,
+                        client_request_id=page.client_request_id,
+                        url=page.url,
                         odata_count=page.odata_count,
                         records_so_far=stream_records,
                         share_done=_share(stream_records, page.odata_count),
