@@ -7,9 +7,11 @@ tests all agree. Nothing here imports Dagster.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 PREFIX = "HUNTER_PARTNER_CENTER_"
 
@@ -115,6 +117,30 @@ class Settings:
             requests_per_minute=_int(env, PREFIX + "REQUESTS_PER_MINUTE", DEFAULT_REQUESTS_PER_MINUTE),
             lookback_minutes=_int(env, PREFIX + "LOOKBACK_MINUTES", DEFAULT_LOOKBACK_MINUTES),
             own_domains=tuple(d.lower() for d in split_list(get("OWN_DOMAINS"))),
-            sync_cron=get("SYNC_CRON") or DEFAULT_SYNC_CRON,
-            sync_timezone=get("SYNC_TIMEZONE") or DEFAULT_SYNC_TIMEZONE,
+            sync_cron=_cron(get("SYNC_CRON") or DEFAULT_SYNC_CRON),
+            sync_timezone=_timezone(get("SYNC_TIMEZONE") or DEFAULT_SYNC_TIMEZONE),
         )
+
+
+_CRON_ALIASES = frozenset({"@hourly", "@daily", "@midnight", "@weekly", "@monthly", "@yearly", "@annually"})
+_CRON_FIELD = re.compile(r"[0-9A-Za-z*,/\-]+")
+
+
+def _cron(expression: str) -> str:
+    """A five-field cron expression or an alias such as ``@daily``; anything else names the variable."""
+    fields = expression.split()
+    if expression in _CRON_ALIASES or (len(fields) == 5 and all(_CRON_FIELD.fullmatch(f) for f in fields)):
+        return " ".join(fields) if len(fields) == 5 else expression
+    raise ValueError(
+        f"{PREFIX}SYNC_CRON must be a five-field cron expression such as '0 6 * * *', got {expression!r}"
+    )
+
+
+def _timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"{PREFIX}SYNC_TIMEZONE must be an IANA time zone such as 'Europe/Berlin', got {name!r}"
+        ) from None
+    return name

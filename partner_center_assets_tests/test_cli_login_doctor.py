@@ -181,3 +181,35 @@ def test_doctor_masks_the_database_password(environment: dict[str, str | None]) 
     assert result.exit_code == 1
     assert result.output.splitlines()[3].startswith("FAIL database:")
     assert "db-secret-pw" not in result.output
+
+
+def test_doctor_names_an_unsupported_database_url(environment: dict[str, str | None]) -> None:
+    result = CliRunner().invoke(
+        doctor, env={**environment, "HUNTER_DATABASE_URL": "mysql://hunter@db/hunter"}
+    )
+
+    assert result.exit_code == 1
+    assert "duckdb:/// or postgresql+psycopg://" in result.output.splitlines()[3]
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("HUNTER_PARTNER_CENTER_SYNC_CRON", "every morning"),
+        ("HUNTER_PARTNER_CENTER_SYNC_CRON", "0 6 * *"),
+        ("HUNTER_PARTNER_CENTER_SYNC_TIMEZONE", "Mars/Olympus_Mons"),
+    ],
+)
+def test_doctor_names_an_invalid_schedule_setting(
+    environment: dict[str, str | None], name: str, value: str
+) -> None:
+    result = CliRunner().invoke(doctor, env={**environment, name: value})
+
+    assert result.exit_code == 1
+    assert result.output.startswith(f"FAIL configuration: {name} must be")
+
+
+@pytest.mark.parametrize("cron", ["0 6 * * *", "30 5 * * MON-FRI", "*/15 * * * *", "@daily"])
+def test_valid_schedules_are_accepted(cron: str) -> None:
+    assert Settings.from_env({"HUNTER_PARTNER_CENTER_SYNC_CRON": cron}).sync_cron == cron

@@ -19,6 +19,7 @@ from partner_center_assets.client import (
     TokenProvider,
     build_referral_query,
 )
+from partner_center_assets.hunter_db.engine import create_hunter_engine
 from partner_center_assets.settings import Settings
 
 
@@ -94,7 +95,10 @@ def check_database(settings: Settings) -> CheckResult:
     is_duckdb_file = url.get_backend_name() == "duckdb" and url.database not in (None, "", ":memory:")
     if is_duckdb_file and not Path(str(url.database)).exists():
         return CheckResult("database", False, f"{shown} does not exist yet: run `partner-center db upgrade`")
-    engine = sa.create_engine(url)
+    try:
+        engine = create_hunter_engine(settings.database_url)
+    except (ValueError, ImportError) as exc:
+        return CheckResult("database", False, f"{shown}: {_first_line(exc)}")
     try:
         with engine.connect() as connection:
             connection.execute(sa.text("select 1"))
