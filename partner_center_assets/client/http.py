@@ -36,7 +36,7 @@ from .errors import PartnerCenterAuthError, PartnerCenterError, PartnerCenterRat
 
 USER_AGENT = "partner-center-assets"
 
-REQUEST_LOG = logging.getLogger("partner_center_assets.client.requests")
+REQUEST_LOG = logging.getLogger(__name__)
 """One debug line per successful request. A plain Python logger, not the run's: in a Dagster run each
 page already has its ``partner_center_referrals_fetched`` event, and a stored event per request cost
 3 ms each (3 s per 100,000 referrals)."""
