@@ -29,22 +29,14 @@ from typing import Any
 import requests
 import sqlalchemy as sa
 
+from partner_center_assets.defs.partner_center.events import SUMMARY as SUMMARY_EVENT
+from partner_center_assets.hunter_db.schema import HUNTER_TABLES
+from partner_center_assets.settings import PREFIX
+
 REPO_DIR = Path(__file__).resolve().parent.parent
 BIN_DIR = Path(sys.executable).parent
 PARTNER_CENTER = str(BIN_DIR / "partner-center")
 PG_ADMIN_URL = os.environ.get("HUNTER_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-PREFIX = "HUNTER_PARTNER_CENTER_"
-
-FETCHED_EVENT = "partner_center_referrals_fetched"
-SUMMARY_EVENT = "partner_center_sync_summary"
-HUNTER_TABLES = (
-    "partner_center_referrals",
-    "companies",
-    "leads",
-    "partner_center_lead_links",
-    "domain_scan_requests",
-    "partner_center_sync_runs",
-)
 
 CLI_SYNC = [PARTNER_CENTER, "sync"]
 SYNC_WITHOUT_DBT = [sys.executable, "-c", "import bench, sys; sys.exit(bench.sync_without_dbt(sys.argv[1:]))"]

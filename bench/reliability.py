@@ -40,7 +40,6 @@ import sqlalchemy as sa
 
 from bench import (
     CLI_SYNC,
-    FETCHED_EVENT,
     REPO_DIR,
     SYNC_WITHOUT_DBT,
     Child,
@@ -55,6 +54,7 @@ from bench import (
     product_env,
     table_counts,
 )
+from partner_center_assets.defs.partner_center.events import FETCHED as FETCHED_EVENT
 from partner_center_assets.emulator import iter_referrals
 
 LATER = "2026-01-0{day}T00:{minute:02d}:{second:02d}.1234567Z"
@@ -364,32 +364,42 @@ def advisory_lock(db: PostgresDatabase) -> Iterator[psycopg.Connection[Any]]:
 
 def blocked_writer(db: PostgresDatabase, table: str, child: Child, timeout: float = 300.0) -> int | None:
     """The backend of the sync once it waits for our lock on ``table`` (None if it never does)."""
-    deadline = time.monotonic() + timeout
-    with psycopg.connect(PostgresDatabase.admin_conninfo(), autocommit=True) as conn:
-        while time.monotonic() < deadline and child.running():
-            row = conn.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock' "
-                "AND (query ILIKE %s OR query ILIKE %s) LIMIT 1",
-                (db.name, f"INSERT INTO {table}%", f"UPDATE {table}%"),
-            ).fetchone()
-            if row is not None:
-                return int(row[0])
-            time.sleep(0.02)
-    return None
+    return _poll_backend(
+        db,
+        child,
+        "wait_event_type = 'Lock' AND (query ILIKE %s OR query ILIKE %s)",
+        (f"INSERT INTO {table}%", f"UPDATE {table}%"),
+        timeout,
+        pause=0.02,
+    )
 
 
 def active_statement(db: PostgresDatabase, pattern: str, child: Child, timeout: float = 300.0) -> int | None:
     """The backend of the sync while it runs a statement like ``pattern`` (polled tightly)."""
+    return _poll_backend(db, child, "state = 'active' AND query ILIKE %s", (pattern,), timeout, pause=0.0)
+
+
+def _poll_backend(
+    db: PostgresDatabase,
+    child: Child,
+    condition: str,
+    params: tuple[str, ...],
+    timeout: float,
+    *,
+    pause: float,
+) -> int | None:
+    """The pid of the first backend of ``db`` meeting ``condition``, while ``child`` runs."""
     deadline = time.monotonic() + timeout
     with psycopg.connect(PostgresDatabase.admin_conninfo(), autocommit=True) as conn:
         while time.monotonic() < deadline and child.running():
             row = conn.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND state = 'active' "
-                "AND query ILIKE %s LIMIT 1",
-                (db.name, pattern),
+                f"SELECT pid FROM pg_stat_activity WHERE datname = %s AND {condition} LIMIT 1",
+                (db.name, *params),
             ).fetchone()
             if row is not None:
                 return int(row[0])
+            if pause:
+                time.sleep(pause)
     return None
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 UNPARSEABLE_KEY = "@hunter.unparseable"
@@ -117,7 +117,7 @@ def _record_spans(
     from the page object (1) and the records array (2), so a record object's own members sit at 3.
     """
     key = json.dumps(records_key)
-    tokens = _tokens(text)
+    tokens = _TOKEN.finditer(text)
     depth = 0
     for match in tokens:
         token = match.group()
@@ -166,10 +166,6 @@ def _record_spans(
         if token != ":":
             expect_id = False
     return None
-
-
-def _tokens(text: str) -> Iterator[re.Match[str]]:
-    return _TOKEN.finditer(text)
 
 
 def _next_is(text: str, position: int, char: str) -> bool:

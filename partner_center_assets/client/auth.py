@@ -83,7 +83,11 @@ class IdentityRetry(Retry):
         return None if seconds is None else min(seconds, self.MAX_RETRY_AFTER)
 
 
-def identity_retry(attempts: int = 5, backoff: float = 0.5) -> IdentityRetry:
+IDENTITY_ATTEMPTS = 5
+"""Tries of one identity request before a transient failure is reported."""
+
+
+def identity_retry(attempts: int = IDENTITY_ATTEMPTS, backoff: float = 0.5) -> IdentityRetry:
     """Retries of token and discovery requests, POSTs included: MSAL's own throttling only
     replays a failed answer for its ``Retry-After`` instead of asking again."""
     return IdentityRetry(
@@ -575,7 +579,7 @@ class TokenProvider:
     def _unavailable_message(self, detail: str) -> str:
         return (
             f"The identity provider {self._authority_host} is unavailable ({detail}) after "
-            f"{identity_retry().total + 1} attempts; try again later"
+            f"{IDENTITY_ATTEMPTS} attempts; try again later"
         )
 
     def _nothing_configured_message(self) -> str:

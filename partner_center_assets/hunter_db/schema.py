@@ -112,6 +112,19 @@ partner_center_sync_runs = sa.Table(
     sa.Column("error", sa.Text),
 )
 
+HUNTER_TABLES: tuple[str, ...] = tuple(
+    table.name
+    for table in (
+        partner_center_referrals,
+        companies,
+        leads,
+        partner_center_lead_links,
+        domain_scan_requests,
+        partner_center_sync_runs,
+    )
+)
+"""The tables one sync writes, in the order it writes them."""
+
 LINK_TYPES = ("linked_existing", "created")
 SCAN_STATUSES = ("pending", "in_progress", "done", "failed")
 RUN_STATUSES = ("success", "failed")

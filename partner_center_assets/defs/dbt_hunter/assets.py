@@ -68,7 +68,8 @@ def _profile_environment(env: Mapping[str, str]) -> Iterator[None]:
 )
 def dbt_hunter_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
     """Build the dbt_hunter models and run their tests on the database of ``HUNTER_DATABASE_URL``."""
-    target, env = dbt_target_env()
+    url = database_url_from_env()
+    target, env = dbt_target_env(url)
     context.log.info("Running dbt_hunter on the %s target", target)
-    with models_build_lock(database_url_from_env()), _profile_environment(env):
+    with models_build_lock(url), _profile_environment(env):
         yield from dbt.cli(["build"], context=context).stream()

@@ -11,6 +11,7 @@ from partner_center_assets.defs.partner_center import previews
 from partner_center_assets.defs.partner_center.events import FETCHED, SUMMARY, log_event, log_referral_events
 from partner_center_assets.defs.partner_center.resources import HunterDatabase, PartnerCenter, SyncStorage
 from partner_center_assets.defs.partner_center.table_metadata import table_metadata
+from partner_center_assets.hunter_db.schema import HUNTER_TABLES
 from partner_center_assets.hunter_db.sync_writer import (
     SyncRunInfo,
     record_failed_run,
@@ -35,14 +36,6 @@ from partner_center_assets.sync_step import write_resolved_referrals
 GROUP = "partner_center"
 NORMALIZED_SCHEMA = arrow_schema(NORMALIZED_DTYPES)
 RESOLVED_SCHEMA = arrow_schema(RESOLVED_DTYPES)
-HUNTER_TABLES: tuple[str, ...] = (
-    "partner_center_referrals",
-    "companies",
-    "leads",
-    "partner_center_lead_links",
-    "domain_scan_requests",
-    "partner_center_sync_runs",
-)
 
 PIPELINE_ASSETS: tuple[str, ...] = (
     "raw_referral_pages",
