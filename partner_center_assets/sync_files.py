@@ -7,14 +7,16 @@ re-materialized alone from its upstream's last materialization. Files are replac
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
+import re
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO
 
 import pandas as pd
 import pyarrow as pa
@@ -30,6 +32,29 @@ _ARROW_TYPES = {
     "float64": pa.float64(),
     "datetime64[us, UTC]": pa.timestamp("us", tz="UTC"),
 }
+
+
+_BODY_LINE = re.compile(rb'^\{"stream": ("[a-z]+"), "page": (\d+),"body":')
+
+
+def _one_line_utf8(content: bytes) -> bool:
+    """Whether a body can sit on one line of the pages file as it is (UTF-8 without BOM, no line break)."""
+    return (
+        bool(content)
+        and b"\n" not in content
+        and b"\r" not in content
+        and not content.startswith(codecs.BOM_UTF8)
+        and json.detect_encoding(content) == "utf-8"
+    )
+
+
+def read_page_line(line: bytes) -> dict[str, Any]:
+    """A line of either form as ``{stream, page, records}``; the body is parsed as the client parsed it."""
+    match = _BODY_LINE.match(line)
+    if match is None:
+        return tolerant_json.loads(line, records_key="records")
+    body = tolerant_json.loads(line[match.end() : line.rstrip().rindex(b"}")])
+    return {"stream": json.loads(match[1]), "page": int(match[2]), "records": body["value"]}
 
 
 def arrow_schema(dtypes: Mapping[str, str]) -> pa.Schema:
@@ -115,27 +140,34 @@ class SyncFiles:
             temporary.unlink(missing_ok=True)
 
     @contextmanager
-    def page_writer(self) -> Iterator[TextIO]:
-        with self.writing(self.raw_pages) as temporary, temporary.open("w", encoding="utf-8") as handle:
+    def page_writer(self) -> Iterator[BinaryIO]:
+        with self.writing(self.raw_pages) as temporary, temporary.open("wb") as handle:
             yield handle
 
     @staticmethod
-    def page_line(stream: str, page_number: int, records: list[Any]) -> str:
-        """One line of the raw pages file; a record too deep to encode is kept as a placeholder."""
+    def page_line(stream: str, page_number: int, records: list[Any], content: bytes = b"") -> bytes:
+        """One line of the raw pages file.
+
+        The body is kept byte for byte when it is one line of UTF-8 (``{"stream", "page", "body"}``),
+        which costs nothing; otherwise the parsed records are written (``{"stream", "page",
+        "records"}``), a record too deep to encode kept as a placeholder.
+        """
+        header = json.dumps({"stream": stream, "page": page_number})[:-1].encode()
+        if _one_line_utf8(content):
+            return header + b',"body":' + content.strip() + b"}\n"
         try:
-            text = json.dumps({"stream": stream, "page": page_number, "records": records})
+            text = json.dumps(records)
         except (RecursionError, ValueError):
-            safe = tolerant_json.dumps_records(records)
-            text = json.dumps({"stream": stream, "page": page_number, "records": safe})
-        return text + "\n"
+            text = json.dumps(tolerant_json.dumps_records(records))
+        return header + b',"records":' + text.encode() + b"}\n"
 
     def read_pages(self) -> Iterator[dict[str, Any]]:
-        """Yield the stored pages one at a time, in fetch order."""
+        """Yield the stored pages one at a time, in fetch order, each as ``{stream, page, records}``."""
         self.require(self.raw_pages, "raw_referral_pages")
-        with self.raw_pages.open(encoding="utf-8") as handle:
+        with self.raw_pages.open("rb") as handle:
             for line in handle:
                 if line.strip():
-                    yield tolerant_json.loads(line, records_key="records")
+                    yield read_page_line(line)
 
     def write_summary(self, summary: FetchSummary) -> None:
         with self.writing(self.fetch_summary) as temporary:

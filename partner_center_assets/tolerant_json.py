@@ -7,6 +7,11 @@
 infinity, which is stored as null like any other non-finite number), and a record nested deeper than
 :data:`MAX_RECORD_DEPTH` is replaced by a placeholder that normalization skips as ``invalid_payload``,
 keeping the record's ``id`` where it can be read.
+
+Texts are parsed by orjson first, several times faster than ``json``. It is used only where it gives
+exactly what ``json.loads`` gives: it refuses NaN, infinities, lone surrogates and byte-order marks
+(then ``json`` decides), and a text with a run of 19 or more digits goes to ``json`` straight away,
+because orjson would read an integer beyond 64 bits as a float.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
+
 UNPARSEABLE_KEY = "@hunter.unparseable"
 """Key of the placeholder that stands for a record the parser could not hold."""
 
@@ -26,6 +33,8 @@ MAX_RECORD_DEPTH = 64
 _DIGIT_LIMIT_HINT = "integer string conversion"
 _TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{},:]', re.DOTALL)
 _ID_KEY = '"id"'
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"0" * 9)
+_LONG_DIGIT_RUN = b"0" * 19
 
 
 class UnreadableBody(ValueError):
@@ -34,6 +43,11 @@ class UnreadableBody(ValueError):
 
 def loads(content: bytes | str, *, records_key: str = "value") -> Any:
     """Parse a body; a page that trips the parser's limits is parsed record by record."""
+    if not _has_long_digit_run(content):
+        try:
+            return orjson.loads(content)
+        except orjson.JSONDecodeError:
+            pass
     try:
         return json.loads(content)
     except RecursionError:
@@ -43,6 +57,12 @@ def loads(content: bytes | str, *, records_key: str = "value") -> Any:
             raise
     text = content.decode(json.detect_encoding(content)) if isinstance(content, bytes) else content
     return _loads_record_by_record(text, records_key)
+
+
+def _has_long_digit_run(content: bytes | str) -> bool:
+    """Whether 19 or more ASCII digits follow each other anywhere in the text (a fast byte scan)."""
+    data = content if isinstance(content, bytes) else content.encode("utf-8", "surrogatepass")
+    return _LONG_DIGIT_RUN in data.translate(_DIGITS_AS_ZERO)
 
 
 def dumps_records(records: Sequence[Any]) -> list[Any]:

@@ -6,8 +6,11 @@ import json
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from partner_center_assets import tolerant_json
+from partner_center_assets.sync_files import SyncFiles, read_page_line
 from partner_center_assets.tolerant_json import MAX_RECORD_DEPTH, UNPARSEABLE_KEY, UnreadableBody
 
 GOOD = b'{"id":"good","name":"a \\"quoted\\" [name] {x}, y"}'
@@ -85,3 +88,71 @@ def test_records_too_deep_to_write_are_replaced_before_writing() -> None:
     assert safe[1]["id"] == "b"
     assert UNPARSEABLE_KEY in safe[1]
     json.dumps(safe)
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**30), max_value=10**30)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(JSON_VALUES)
+def test_any_json_text_parses_exactly_as_json_loads_parses_it(value: object) -> None:
+    text = json.dumps(value)
+    expected = repr(json.loads(text))
+    assert repr(tolerant_json.loads(text)) == expected
+    assert repr(tolerant_json.loads(text.encode())) == expected
+
+
+@pytest.mark.parametrize(
+    "number", [b"18446744073709551616", b"-9223372036854775809", b"12345678901234567890123"]
+)
+def test_an_integer_beyond_64_bits_stays_an_exact_integer(number: bytes) -> None:
+    assert tolerant_json.loads(b'{"value":[' + number + b"]}")["value"] == [int(number)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [b"[NaN, Infinity, -Infinity]", b'["\\ud800"]', b"\xef\xbb\xbf[1]", b"[1e400]", "[1]".encode("utf-16")],
+)
+def test_texts_orjson_refuses_are_parsed_by_json(text: bytes) -> None:
+    assert repr(tolerant_json.loads(text)) == repr(json.loads(text))
+
+
+def test_a_one_line_body_is_kept_in_the_pages_file_byte_for_byte() -> None:
+    body = (
+        b'{"value":[{"id":"r1","dealValue":1e-07,"name":"Caf\xc3\xa9"}],"@odata.nextLink":"https://x/next"}'
+    )
+    line = SyncFiles.page_line("discovery", 4, json.loads(body)["value"], body)
+    assert body in line and line.endswith(b"}\n") and line.count(b"\n") == 1
+    assert read_page_line(line) == {"stream": "discovery", "page": 4, "records": json.loads(body)["value"]}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"value":\n  [{"id":"r1"}]\n}',
+        b"\xef\xbb\xbf" + b'{"value":[{"id":"r1"}]}',
+        '{"value":[{"id":"r1"}]}'.encode("utf-16"),
+    ],
+)
+def test_a_body_that_cannot_sit_on_one_line_is_kept_as_its_parsed_records(body: bytes) -> None:
+    records = json.loads(body)["value"]
+    line = SyncFiles.page_line("changes", 2, records, body)
+    assert line.count(b"\n") == 1 and b'"records":' in line
+    assert read_page_line(line) == {"stream": "changes", "page": 2, "records": records}
+
+
+def test_a_records_line_keeps_a_record_too_deep_to_encode_as_a_placeholder() -> None:
+    records = tolerant_json.loads(page(GOOD, DEEP))["value"]
+    line = SyncFiles.page_line("discovery", 1, records)
+    read = read_page_line(line)["records"]
+    assert read[0] == json.loads(GOOD) and UNPARSEABLE_KEY in read[1]

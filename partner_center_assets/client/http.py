@@ -80,6 +80,8 @@ class ApiResponse:
     body: Any
     attempts: int
     elapsed_s: float
+    content: bytes = b""
+    """The body as received, so it can be kept without being encoded again."""
 
 
 class RequestPacer:
@@ -271,6 +273,7 @@ class ApiTransport:
             body=response.body,
             attempts=state.attempts,
             elapsed_s=max(self._clock() - started, 0.0),
+            content=response.content,
         )
 
     def _wait(self, retry_state: tenacity.RetryCallState) -> float:
@@ -351,6 +354,7 @@ class ApiTransport:
                 body=body,
                 attempts=state.attempts,
                 elapsed_s=0.0,
+                content=response.content,
             )
 
     def _send(

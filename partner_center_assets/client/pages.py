@@ -51,6 +51,8 @@ class RawPage:
     next_link: str | None
     attempts: int
     elapsed_s: float
+    content: bytes = b""
+    """The response body as received (``records`` is its ``value`` array, parsed)."""
 
 
 @dataclass
@@ -254,6 +256,7 @@ class PartnerCenterClient:
                 next_link=next_link,
                 attempts=response.attempts,
                 elapsed_s=response.elapsed_s,
+                content=response.content,
             )
             stats.pages += 1
             stats.records += len(records)

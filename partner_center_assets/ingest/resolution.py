@@ -7,11 +7,11 @@ its stored (NUL-free) payload resolved to a domain, and §4.1, §4.2 and §4.4 a
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from partner_center_assets import tolerant_json
 from partner_center_assets.ingest.domains import DomainResolver
 from partner_center_assets.ingest.normalize import NormalizedReferral
 from partner_center_assets.ingest.reasons import SkipReason
@@ -46,5 +46,5 @@ def resolve_rows(
         referral = NormalizedReferral(*row)
         resolution = None
         if referral.invalid_detail is None:
-            resolution = resolver.resolve(json.loads(referral.raw_payload))
+            resolution = resolver.resolve(tolerant_json.loads(referral.raw_payload))
         yield decide(referral, resolution, duplicates, direction).as_row()

@@ -11,6 +11,7 @@ from partner_center_assets.defs.partner_center import previews
 from partner_center_assets.defs.partner_center.events import FETCHED, SUMMARY, log_event, log_referral_events
 from partner_center_assets.defs.partner_center.resources import HunterDatabase, PartnerCenter, SyncStorage
 from partner_center_assets.defs.partner_center.table_metadata import table_metadata
+from partner_center_assets.heap import frozen_heap
 from partner_center_assets.hunter_db.schema import HUNTER_TABLES
 from partner_center_assets.hunter_db.sync_writer import (
     SyncRunInfo,
@@ -109,14 +110,14 @@ def raw_referral_pages(
     client = partner_center.client(logger=context.log)
     clock = time.monotonic()
     try:
-        with files.page_writer() as out:
+        with frozen_heap(), files.page_writer() as out:
             for stream, query in streams:
                 stats = StreamStats()
                 stream_records = 0
                 for page in client.iter_referral_pages(
                     stream, query, cutoff=cutoff, max_pages=settings.max_pages, stats=stats
                 ):
-                    out.write(files.page_line(stream, page.page_number, page.records))
+                    out.write(files.page_line(stream, page.page_number, page.records, page.content))
                     stream_records += len(page.records)
                     log_event(
                         context.log,
@@ -195,7 +196,7 @@ def normalized_referrals(sync_storage: SyncStorage) -> dg.MaterializeResult:
     by_stream_status: Counter[tuple[str, str | None]] = Counter()
     invalid = 0
     seq = 0
-    with files.row_writer(files.normalized, NORMALIZED_SCHEMA) as out:
+    with frozen_heap(), files.row_writer(files.normalized, NORMALIZED_SCHEMA) as out:
         for page in files.read_pages():
             records = page.get("records")
             stream = page.get("stream", STREAM_DISCOVERY)
@@ -234,17 +235,17 @@ def resolved_referrals(partner_center: PartnerCenter, sync_storage: SyncStorage)
     files = sync_storage.files()
     settings = partner_center.settings()
     resolver = partner_center.domain_resolver()
-    duplicates = find_duplicates(
-        row
-        for batch in files.read_batches(
-            files.normalized, "normalized_referrals", columns=DUPLICATE_KEY_COLUMNS
-        )
-        for row in zip(*(column.to_pylist() for column in batch.columns), strict=True)
-    )
     counts: Counter[str] = Counter()
     domains: Counter[str] = Counter()
     sample: list[tuple] = []
-    with files.row_writer(files.resolved, RESOLVED_SCHEMA) as out:
+    with frozen_heap(), files.row_writer(files.resolved, RESOLVED_SCHEMA) as out:
+        duplicates = find_duplicates(
+            row
+            for batch in files.read_batches(
+                files.normalized, "normalized_referrals", columns=DUPLICATE_KEY_COLUMNS
+            )
+            for row in zip(*(column.to_pylist() for column in batch.columns), strict=True)
+        )
         for batch in files.read_batches(files.normalized, "normalized_referrals"):
             rows = zip(*(column.to_pylist() for column in batch.columns), strict=True)
             for row in resolve_rows(rows, duplicates, resolver, direction=settings.direction):
@@ -334,7 +335,8 @@ def hunter_tables(context: dg.AssetExecutionContext, hunter_db: HunterDatabase, 
     clock = time.monotonic()
     engine = hunter_db.engine()
     hunter_db.ensure_schema()
-    outcome, summary = write_resolved_referrals(engine, sync_storage.files(), context.run.run_id)
+    with frozen_heap():
+        outcome, summary = write_resolved_referrals(engine, sync_storage.files(), context.run.run_id)
     log_referral_events(context.log, outcome.actions, outcome.skips)
     counters = outcome.counters()
     log_event(
