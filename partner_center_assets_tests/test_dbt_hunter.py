@@ -10,8 +10,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import dagster as dg
+import dbt.version as dbt_version
 import pytest
 import sqlalchemy as sa
+from dagster_dbt import DbtCliResource
+from dagster_dbt.core import resource as dagster_dbt_resource
+from packaging import version
 
 from partner_center_assets.dbt_target import (
     DUCKDB_PATH_VAR,
@@ -129,6 +133,19 @@ def test_in_memory_duckdb_is_refused() -> None:
 
 
 # --- asset graph ----------------------------------------------------------------------------------
+
+
+def test_the_dbt_resource_starts_dbt_without_a_version_subprocess_or_an_in_process_adapter(
+    monkeypatch,
+) -> None:
+    def no_subprocess(*args: Any, **kwargs: Any) -> bytes:
+        raise AssertionError(f"unexpected subprocess {args}")
+
+    monkeypatch.setattr(dagster_dbt_resource, "check_output", no_subprocess)
+    resource = dbt_hunter_resource()
+    assert resource._cli_version == version.parse(dbt_version.__version__)
+    assert resource._initialize_dbt_core_adapter(["build"]) is None
+    assert {"_cli_version", "_initialize_dbt_core_adapter"} <= set(vars(DbtCliResource))
 
 
 def test_dbt_models_are_assets_keyed_by_model_name_in_group_dbt_hunter() -> None:
