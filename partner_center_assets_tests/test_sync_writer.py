@@ -344,3 +344,20 @@ def test_a_merge_done_in_several_statements_stores_every_referral_once(engine, m
         ("e", "Deal"),
         ("f", "Deal"),
     ]
+
+
+def test_payloads_large_enough_to_compress_are_written_with_lz4_on_postgres(postgres_url):
+    engine = create_hunter_engine(postgres_url)
+    upgrade(engine)
+    large = row("a")
+    large["raw_payload"] = '{"id":"a","notes":"' + "renewal " * 2000 + '"}'
+    sync(engine, large)
+    with engine.connect() as conn:
+        has_lz4 = conn.exec_driver_sql(
+            "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
+        ).scalar_one()
+        server_default = conn.exec_driver_sql("SHOW default_toast_compression").scalar_one()
+    assert table(engine, "SELECT pg_column_compression(raw_payload) FROM partner_center_referrals") == [
+        ("lz4" if has_lz4 else server_default,)
+    ]
+    engine.dispose()

@@ -178,6 +178,7 @@ def write_sync(
     transaction = conn.begin()
     try:
         acquire_sync_lock(conn, wait_seconds=lock_wait_seconds)
+        _prefer_fast_compression(conn)
         outcome.previous_watermark = stored_watermark(conn)
         _count_pre_skips(decided, outcome)
         stage_parquet(conn, "pc_stage", resolved, _stage_types(conn), only_null="skip_reason")
@@ -203,6 +204,23 @@ def write_sync(
         release_sync_lock(conn)
         conn.close()
     return outcome
+
+
+def _prefer_fast_compression(conn: Connection) -> None:
+    """Compress this transaction's payloads with lz4 where the server has it (PostgreSQL 14+).
+
+    Every stored payload is a few kilobytes of JSON, above the size PostgreSQL compresses; its
+    default, pglz, made compression the larger part of writing them (lz4 writes 100,000 payloads
+    about 2 s faster on two CPUs, for about a fifth more space). Only values written by this
+    transaction are affected, and only where the column has no compression of its own.
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    supported = conn.exec_driver_sql(
+        "SELECT 1 FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals)"
+    ).first()
+    if supported is not None:
+        conn.exec_driver_sql("SET LOCAL default_toast_compression = 'lz4'")
 
 
 def _count_pre_skips(resolved: pd.DataFrame, outcome: SyncOutcome) -> None:
