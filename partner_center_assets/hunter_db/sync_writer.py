@@ -206,6 +206,11 @@ def write_sync(
     return outcome
 
 
+def _query_frame(conn: Connection, sql: str, columns: list[str]) -> pd.DataFrame:
+    """A query's rows as a frame; plain tuples, as pandas probes every SQLAlchemy row for namedtuple fields."""
+    return pd.DataFrame([tuple(row) for row in conn.exec_driver_sql(sql).all()], columns=columns)
+
+
 def _prefer_fast_compression(conn: Connection) -> None:
     """Compress this transaction's payloads with lz4 where the server has it (PostgreSQL 14+).
 
@@ -245,15 +250,12 @@ def _merge_referrals(conn: Connection, outcome: SyncOutcome, now: datetime, reso
     """Classify staged rows against stored ones, then upsert with one statement."""
     changed = _distinct("r", "t", (*DERIVED_COLUMNS, "payload_hash"))
     domain_changed = "(t.domain IS NOT NULL AND t.domain IS DISTINCT FROM r.domain)"
-    classified = pd.DataFrame(
-        conn.execute(
-            sa.text(
-                f"SELECT t.id, t.new_skip_reason, t.domain, r.id IS NOT NULL AS existed, "
-                f"CASE WHEN r.id IS NULL THEN FALSE ELSE ({changed} OR {domain_changed}) END AS changed "
-                "FROM pc_stage t LEFT JOIN partner_center_referrals r ON r.id = t.id"
-            )
-        ).all(),
-        columns=["id", "new_skip_reason", "domain", "existed", "changed"],
+    classified = _query_frame(
+        conn,
+        f"SELECT t.id, t.new_skip_reason, t.domain, r.id IS NOT NULL AS existed, "
+        f"CASE WHEN r.id IS NULL THEN FALSE ELSE ({changed} OR {domain_changed}) END AS changed "
+        "FROM pc_stage t LEFT JOIN partner_center_referrals r ON r.id = t.id",
+        ["id", "new_skip_reason", "domain", "existed", "changed"],
     )
     existed = classified["existed"].astype(bool)
     changed_mask = classified["changed"].astype(bool)
@@ -315,30 +317,27 @@ def _merge_referrals(conn: Connection, outcome: SyncOutcome, now: datetime, reso
 
 def _link_referrals(conn: Connection, outcome: SyncOutcome, now: datetime) -> None:
     """§4.5: companies, leads, links and scan requests for fetched referrals not linked yet."""
-    candidates = pd.DataFrame(
-        conn.execute(
-            sa.text(
-                "SELECT r.id, r.domain, r.customer_name, r.customer_country "
-                "FROM partner_center_referrals r "
-                "JOIN pc_stage t ON t.id = r.id "
-                "LEFT JOIN partner_center_lead_links l ON l.referral_id = r.id "
-                "WHERE l.referral_id IS NULL AND r.domain IS NOT NULL "
-                "ORDER BY r.created_at, r.id"
-            )
-        ).all(),
-        columns=["id", "domain", "customer_name", "customer_country"],
+    candidates = _query_frame(
+        conn,
+        "SELECT r.id, r.domain, r.customer_name, r.customer_country "
+        "FROM partner_center_referrals r "
+        "JOIN pc_stage t ON t.id = r.id "
+        "LEFT JOIN partner_center_lead_links l ON l.referral_id = r.id "
+        "WHERE l.referral_id IS NULL AND r.domain IS NOT NULL "
+        "ORDER BY r.created_at, r.id",
+        ["id", "domain", "customer_name", "customer_country"],
     )
     if candidates.empty:
         outcome.links = pd.DataFrame({"referral_id": [], "lead_id": [], "link_type": []})
         return
     candidates["domain"] = candidates["domain"].str.lower()
-    grouped = candidates.groupby("domain", sort=False)
+    first = candidates.groupby("domain", sort=False)[["customer_name", "customer_country", "id"]].first()
     domains = pd.DataFrame(
         {
-            "domain": list(grouped.groups),
-            "name": grouped["customer_name"].first().to_numpy(),
-            "country": grouped["customer_country"].first().to_numpy(),
-            "first_referral": grouped["id"].first().to_numpy(),
+            "domain": first.index.to_numpy(),
+            "name": first["customer_name"].to_numpy(),
+            "country": first["customer_country"].to_numpy(),
+            "first_referral": first["id"].to_numpy(),
         }
     )
     stage_frame(
