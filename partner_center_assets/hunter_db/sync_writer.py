@@ -207,7 +207,7 @@ def write_sync(
 
 
 def _query_frame(conn: Connection, sql: str, columns: list[str]) -> pd.DataFrame:
-    """A query's rows as a frame; plain tuples, as pandas probes every SQLAlchemy row for namedtuple fields."""
+    """A query's rows as a frame of plain tuples (pandas probes each SQLAlchemy row for namedtuple fields)."""
     return pd.DataFrame([tuple(row) for row in conn.exec_driver_sql(sql).all()], columns=columns)
 
 
