@@ -111,6 +111,11 @@ def copy_floor(database_url: str, resolved: Path) -> dict[str, Any]:
     with psycopg.connect(conninfo) as conn:
         conn.execute("CREATE TABLE copy_floor (LIKE partner_center_referrals INCLUDING ALL)")
         conn.commit()
+        lz4 = conn.execute(
+            "SELECT 1 FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals)"
+        ).fetchone()
+        if lz4 is not None:  # the payload compression the product's write uses, so the floor is one
+            conn.execute("SET default_toast_compression = 'lz4'")
         started = time.perf_counter()
         with conn.cursor().copy(f"COPY copy_floor ({columns}) FROM STDIN (FORMAT csv)") as copy:
             parquet = pq.ParquetFile(resolved)

@@ -7,7 +7,8 @@ emulator in its own process with no injected latency, it measures:
 
 1. a full ``partner-center sync`` of the main size into PostgreSQL and into DuckDB: referrals per
    second end to end, seconds per stage, peak RSS;
-2. the same data loaded by a dlt ``rest_api`` pipeline into the same PostgreSQL, and the ratio;
+2. the same data loaded by a dlt ``rest_api`` pipeline into the same PostgreSQL, and the ratio, with
+   the product's client paging through the same data alone (the fetch's floor);
 3. the upsert stage of the write against a plain COPY of the same rows;
 4. an incremental sync with nothing new: requests per stream, rows written, wall time;
 5. full syncs at every size: time and peak RSS, and whether they grow linearly.
@@ -310,6 +311,11 @@ def benchmark(sizes: list[int], main_size: int, seed: int, workdir: Path, *, dlt
                     base_env(),
                 )
                 print(f"[{size:,}] write split and COPY floor measured")
+                main["paging_floor"] = child_json(
+                    [sys.executable, "-m", "bench.paging_floor"],
+                    product_env(emulator, workdir / f"paging-{size}", pg.url),
+                )
+                print(f"[{size:,}] paging alone: {main['paging_floor'].get('seconds', 0):.1f} s")
                 if duckdb:
                     duck_home = workdir / f"duckdb-{size}"
                     duck = DuckDBDatabase(duck_home / "hunter.duckdb")
@@ -562,6 +568,7 @@ def render(results: dict[str, Any]) -> str:
                 f"  ratio ours / dlt: {ours['referrals_per_second'] / dlt_rate:.2f}x "
                 f"(dlt made {len(dlt.get('tables', []))} tables: {', '.join(dlt.get('tables', []))})"
             )
+        lines += _paging_floor_lines(main.get("paging_floor"), ours, dlt["process_seconds"])
     elif dlt:
         lines.append(f"  dlt FAILED: {str(dlt.get('error', ''))[-300:]}")
     else:
@@ -613,6 +620,20 @@ def render(results: dict[str, Any]) -> str:
         verdict = "met" if goal["met"] else "NOT MET"
         lines.append(f"  {goal['goal']:<38} {goal['measured']:<50} {goal['target']:<26} {verdict}")
     return "\n".join(lines)
+
+
+def _paging_floor_lines(paging: dict[str, Any] | None, ours: dict[str, Any], dlt_seconds: float) -> list[str]:
+    """What paging alone and dbt alone leave of the ratio, whatever the rest of the job costs."""
+    if not paging or not paging.get("records"):
+        return []
+    dbt = (ours.get("stages") or {}).get("dbt") or 0.0
+    floor = paging["seconds"] + dbt
+    return [
+        f"  paging alone (the product's client reading every page, nothing processed or logged): "
+        f"{paging['seconds']:.1f} s for {paging['records']:,} referrals",
+        f"  paging + the dbt step ({dbt:.1f} s) = {floor:.1f} s: no job that pages and builds dbt_hunter "
+        f"beats dlt by more than {dlt_seconds / floor:.2f}x here (3x needs {dlt_seconds / 3:.1f} s in all)",
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
