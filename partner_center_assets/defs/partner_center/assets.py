@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from partner_center_assets.client import StreamStats, build_referral_query
-from partner_center_assets.client.read_ahead import read_ahead
 from partner_center_assets.defs.partner_center import previews
 from partner_center_assets.defs.partner_center.events import FETCHED, SUMMARY, log_event, log_referral_events
 from partner_center_assets.defs.partner_center.resources import HunterDatabase, PartnerCenter, SyncStorage
@@ -115,27 +114,25 @@ def raw_referral_pages(
             for stream, query in streams:
                 stats = StreamStats()
                 stream_records = 0
-                pages = client.iter_referral_pages(
+                for page in client.iter_referral_pages(
                     stream, query, cutoff=cutoff, max_pages=settings.max_pages, stats=stats
-                )
-                with read_ahead(pages) as arriving:
-                    for page in arriving:
-                        out.write(files.page_line(stream, page.page_number, page.records, page.content))
-                        stream_records += len(page.records)
-                        log_event(
-                            context.log,
-                            FETCHED,
-                            stream=stream,
-                            page=page.page_number,
-                            records=len(page.records),
-                            status_code=page.status_code,
-                            request_id=page.request_id,
-                            client_request_id=page.client_request_id,
-                            url=page.url,
-                            odata_count=page.odata_count,
-                            records_so_far=stream_records,
-                            share_done=_share(stream_records, page.odata_count),
-                        )
+                ):
+                    out.write(files.page_line(stream, page.page_number, page.records, page.content))
+                    stream_records += len(page.records)
+                    log_event(
+                        context.log,
+                        FETCHED,
+                        stream=stream,
+                        page=page.page_number,
+                        records=len(page.records),
+                        status_code=page.status_code,
+                        request_id=page.request_id,
+                        client_request_id=page.client_request_id,
+                        url=page.url,
+                        odata_count=page.odata_count,
+                        records_so_far=stream_records,
+                        share_done=_share(stream_records, page.odata_count),
+                    )
                 summary.streams[stream] = {
                     "pages": stats.pages,
                     "records": stats.records,
