@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from partner_center_assets.hunter_db.sync_writer import DERIVED_COLUMNS
+from partner_center_assets.hunter_db.sync_writer import DERIVED_COLUMNS, prefer_fast_compression
 
 REFERRAL_COLUMNS = ("id", *DERIVED_COLUMNS, "domain", "domain_source", "raw_payload", "payload_hash")
 WRITER_PARTS = {
@@ -95,29 +95,22 @@ def write_split(database_url: str, resolved: Path) -> dict[str, Any]:
 
 def copy_floor(database_url: str, resolved: Path) -> dict[str, Any]:
     """A plain COPY of the referral rows into an empty table like ``partner_center_referrals``."""
-    import psycopg
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
-    import sqlalchemy as sa
 
     engine = _migrated_engine(database_url)
-    engine.dispose()
-    conninfo = sa.make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
     now = datetime.now(UTC).isoformat()
     columns = ", ".join(f'"{c}"' for c in (*REFERRAL_COLUMNS, "first_synced_at", "last_synced_at"))
     rows = 0
-    with psycopg.connect(conninfo) as conn:
-        conn.execute("CREATE TABLE copy_floor (LIKE partner_center_referrals INCLUDING ALL)")
-        conn.commit()
-        lz4 = conn.execute(
-            "SELECT 1 FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals)"
-        ).fetchone()
-        if lz4 is not None:  # the payload compression the product's write uses, so the floor is one
-            conn.execute("SET default_toast_compression = 'lz4'")
-        started = time.perf_counter()
-        with conn.cursor().copy(f"COPY copy_floor ({columns}) FROM STDIN (FORMAT csv)") as copy:
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE copy_floor (LIKE partner_center_referrals INCLUDING ALL)")
+    started = time.perf_counter()
+    with engine.begin() as conn:
+        prefer_fast_compression(conn)  # the payload compression the product's write uses
+        cursor = conn.connection.driver_connection.cursor()
+        with cursor.copy(f"COPY copy_floor ({columns}) FROM STDIN (FORMAT csv)") as copy:
             parquet = pq.ParquetFile(resolved)
             wanted = [*REFERRAL_COLUMNS, "skip_reason", "new_skip_reason"]
             for batch in parquet.iter_batches(batch_size=10_000, columns=wanted):
@@ -131,9 +124,10 @@ def copy_floor(database_url: str, resolved: Path) -> dict[str, Any]:
                 pacsv.write_csv(table, buffer, pacsv.WriteOptions(include_header=False))
                 copy.write(buffer.getvalue())
                 rows += table.num_rows
-        conn.commit()
-        seconds = time.perf_counter() - started
-        stored = conn.execute("SELECT count(*) FROM copy_floor").fetchone()[0]
+    seconds = time.perf_counter() - started
+    with engine.connect() as conn:
+        stored = int(conn.exec_driver_sql("SELECT count(*) FROM copy_floor").scalar_one())
+    engine.dispose()
     return {"seconds": seconds, "rows": rows, "stored": stored}
 
 

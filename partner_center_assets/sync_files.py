@@ -7,7 +7,6 @@ re-materialized alone from its upstream's last materialization. Files are replac
 
 from __future__ import annotations
 
-import codecs
 import json
 import os
 import re
@@ -43,7 +42,6 @@ def _one_line_utf8(content: bytes) -> bool:
         bool(content)
         and b"\n" not in content
         and b"\r" not in content
-        and not content.startswith(codecs.BOM_UTF8)
         and json.detect_encoding(content) == "utf-8"
     )
 

@@ -178,7 +178,7 @@ def write_sync(
     transaction = conn.begin()
     try:
         acquire_sync_lock(conn, wait_seconds=lock_wait_seconds)
-        _prefer_fast_compression(conn)
+        prefer_fast_compression(conn)
         outcome.previous_watermark = stored_watermark(conn)
         _count_pre_skips(decided, outcome)
         stage_parquet(conn, "pc_stage", resolved, _stage_types(conn), only_null="skip_reason")
@@ -211,7 +211,7 @@ def _query_frame(conn: Connection, sql: str, columns: list[str]) -> pd.DataFrame
     return pd.DataFrame([tuple(row) for row in conn.exec_driver_sql(sql).all()], columns=columns)
 
 
-def _prefer_fast_compression(conn: Connection) -> None:
+def prefer_fast_compression(conn: Connection) -> None:
     """Compress this transaction's payloads with lz4 where the server has it (PostgreSQL 14+).
 
     Every stored payload is a few kilobytes of JSON, above the size PostgreSQL compresses; its
