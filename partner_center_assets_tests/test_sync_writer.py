@@ -192,6 +192,44 @@ def test_new_lead_ids_do_not_collide_with_ids_inserted_by_others(engine):
     assert table(engine, "SELECT count(DISTINCT id) FROM leads") == [(2,)]
 
 
+def _lead_for_referral(engine, lead_id: int, referral_id: str, domain: str) -> None:
+    """A ``partner_center`` lead that already carries ``referral_id``, as a removed link leaves behind."""
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO leads (id, domain, source, external_id, created_at, updated_at) "
+                "VALUES (:id, :domain, 'partner_center', :referral, :t, :t)"
+            ),
+            {"id": lead_id, "domain": domain, "referral": referral_id, "t": T0 - timedelta(days=1)},
+        )
+
+
+def test_referral_whose_lead_already_exists_links_to_it_instead_of_creating_one(engine):
+    _lead_for_referral(engine, 1000, "a", "elsewhere.com")
+    outcome = sync(engine, row("a"))
+    assert table(engine, "SELECT referral_id, lead_id, link_type FROM partner_center_lead_links") == [
+        ("a", 1000, "linked_existing")
+    ]
+    assert table(engine, "SELECT id, domain FROM leads") == [(1000, "elsewhere.com")]
+    assert (outcome.leads_created, outcome.links_created, outcome.links_existing) == (0, 0, 1)
+
+
+def test_next_referral_of_the_domain_creates_the_lead_when_the_first_ones_id_is_taken(engine):
+    _lead_for_referral(engine, 1000, "a", "elsewhere.com")
+    outcome = sync(engine, row("a", created=T0), row("b", created=T0 + timedelta(seconds=1)))
+    links = table(engine, "SELECT referral_id, link_type FROM partner_center_lead_links ORDER BY referral_id")
+    assert links == [("a", "linked_existing"), ("b", "created")]
+    assert table(
+        engine,
+        "SELECT l.external_id, l.domain FROM partner_center_lead_links k "
+        "JOIN leads l ON l.id = k.lead_id ORDER BY k.referral_id",
+    ) == [
+        ("b", "contoso.com"),
+        ("b", "contoso.com"),
+    ]
+    assert (outcome.leads_created, outcome.links_created, outcome.links_existing) == (1, 1, 1)
+
+
 def test_company_keeps_its_values_and_gets_nulls_filled(engine):
     with engine.begin() as conn:
         conn.execute(

@@ -9,7 +9,7 @@ merged with one ``INSERT … SELECT … ON CONFLICT`` per table. The rules are t
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -363,13 +363,15 @@ def _link_referrals(conn: Connection, outcome: SyncOutcome, now: datetime) -> No
             )
         ).all()
     )
-    new_leads = domains[~domains["domain"].isin(existing_leads.keys())]
-    if not new_leads.empty:
+    own_leads = _own_leads(conn)
+    creators = _lead_creators(candidates, existing_leads, own_leads)
+    created: dict[str, int] = {}
+    if not creators.empty:
         rows = pd.DataFrame(
             {
-                "company_id": new_leads["domain"].map(company_ids),
-                "domain": new_leads["domain"],
-                "external_id": new_leads["first_referral"],
+                "company_id": creators.index.map(company_ids),
+                "domain": creators.index,
+                "external_id": creators.to_numpy(),
             }
         )
         stage_frame(
@@ -388,20 +390,24 @@ def _link_referrals(conn: Connection, outcome: SyncOutcome, now: datetime) -> No
             conn.execute(
                 sa.text(
                     "SELECT n.domain, l.id FROM pc_new_leads n JOIN leads l "
-                    "ON l.source = :source AND l.external_id = n.external_id"
+                    "ON l.source = :source AND l.external_id = n.external_id AND l.domain = n.domain"
                 ),
                 {"source": LEAD_SOURCE},
             ).all()
         )
-        outcome.leads_created = len(created)
-    else:
-        created = {}
-    first_of_domain = candidates["id"].isin(new_leads["first_referral"])
+    outcome.leads_created = len(created)
+    domain_leads = {**created, **existing_leads}
+    creator_ids = set(creators[creators.index.isin(created.keys())])
     links = pd.DataFrame(
         {
             "referral_id": candidates["id"],
-            "lead_id": candidates["domain"].map(lambda d: existing_leads.get(d, created.get(d))),
-            "link_type": ["created" if first else "linked_existing" for first in first_of_domain],
+            "lead_id": [
+                domain_leads.get(domain, own_leads.get(referral))
+                for referral, domain in zip(candidates["id"], candidates["domain"], strict=True)
+            ],
+            "link_type": [
+                "created" if referral in creator_ids else "linked_existing" for referral in candidates["id"]
+            ],
         }
     )
     links = links[links["lead_id"].notna()]
@@ -427,6 +433,34 @@ def _link_referrals(conn: Connection, outcome: SyncOutcome, now: datetime) -> No
         {"source": SCAN_SOURCE, "now": now},
     )
     outcome.scans_requested = max(result.rowcount, 0)
+
+
+def _own_leads(conn: Connection) -> dict[str, int]:
+    """Referral id → id of the ``partner_center`` lead that already carries it as ``external_id``.
+
+    Such a lead exists when a link row was removed or another writer used the referral's id: a new
+    lead with that ``(source, external_id)`` cannot be created, so the referral links to it instead.
+    """
+    return dict(
+        conn.execute(
+            sa.text(
+                "SELECT DISTINCT l.external_id, l.id FROM leads l JOIN pc_stage t ON t.id = l.external_id "
+                "WHERE l.source = :source"
+            ),
+            {"source": LEAD_SOURCE},
+        ).all()
+    )
+
+
+def _lead_creators(
+    candidates: pd.DataFrame, existing_leads: Mapping[str, int], own_leads: Mapping[str, int]
+) -> pd.Series:
+    """Domain → the referral that creates its lead: the first of the domain, in §4.5 order, whose id
+    no ``partner_center`` lead carries yet; domains with a lead already get none."""
+    free = candidates[
+        ~candidates["domain"].isin(existing_leads.keys()) & ~candidates["id"].isin(own_leads.keys())
+    ]
+    return free.groupby("domain", sort=False)["id"].first()
 
 
 def _upsert_companies(conn: Connection, outcome: SyncOutcome, now: datetime) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from typing import Any
 
@@ -22,7 +23,15 @@ DEFAULT_REFERRAL_EVENT_LIMIT = 1000
 
 
 def event_line(event: str, **fields: Any) -> str:
-    return json.dumps({"event": event, **fields}, default=str, ensure_ascii=False)
+    """Strict JSON: a missing value (``None``, pandas' ``NA``/``NaT``/``NaN``, an infinity) is ``null``."""
+    values = {name: None if _missing(value) else value for name, value in fields.items()}
+    return json.dumps({"event": event, **values}, default=str, ensure_ascii=False)
+
+
+def _missing(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    return value is None or value is pd.NA or value is pd.NaT
 
 
 def log_event(logger: logging.Logger, event: str, level: int = logging.INFO, **fields: Any) -> None:
