@@ -65,6 +65,9 @@ GOAL_DLT_RATIO = 3.0
 GOAL_FLOOR_RATIO = 3.0
 GOAL_RSS_MB = 1024.0
 LINEAR_TOLERANCE = 1.2
+# The contract's early stop reads on to the first page wholly older than the cutoff, so a quiet day
+# costs the page holding the watermark and the one after it: two requests for a stream that has more.
+EARLY_STOP_PAGES = 2
 
 
 # --- measuring one sync ------------------------------------------------------------------------
@@ -174,11 +177,12 @@ def measure_incremental(emulator: EmulatorProcess, db: Database, home: Path, *, 
     figures = measure_sync(emulator, db, home, label=label)
     requests = emulator.requests()
     api = [r for r in requests if r["path"].startswith("/v1.0/engagements/referrals")]
-    streams = Counter(
-        "changes" if "'Closed'" in str(r["query"].get("$filter", "")) else "discovery"
-        for r in api
-        if "$filter" in r["query"]
-    )
+    streams: Counter[str] = Counter()
+    stream = "discovery"
+    for r in api:  # in the order received: a next link belongs to the stream its first page opened
+        if "$filter" in r["query"]:
+            stream = "changes" if "'Closed'" in str(r["query"]["$filter"]) else "discovery"
+        streams[stream] += 1
     follow_ups = sum(1 for r in api if "$filter" not in r["query"])
     figures["requests"] = {
         "api": len(api),
@@ -417,16 +421,12 @@ def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
         if not incremental:
             continue
         per_stream = incremental["requests"]["per_stream"]
-        streams_ok = (
-            bool(per_stream)
-            and incremental["requests"]["next_links_followed"] == 0
-            and all(n == 1 for n in per_stream.values())
-        )
+        streams_ok = bool(per_stream) and all(n <= EARLY_STOP_PAGES for n in per_stream.values())
         found.append(
             _goal(
                 f"incremental requests ({label})",
                 f"{incremental['requests']['api']} ({', '.join(f'{k} {v}' for k, v in per_stream.items())})",
-                "one per stream",
+                f"<= {EARLY_STOP_PAGES} per stream",
                 streams_ok,
             )
         )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -137,30 +136,30 @@ def test_a_last_page_at_max_pages_is_not_reported_as_hitting_the_limit(emulator:
     assert (stats.pages, stats.stop_reason, stats.max_pages_reached) == (2, "no_next_link", False)
 
 
-def test_the_stream_stops_after_the_first_page_reaching_below_the_cutoff(emulator: Emulator, reader) -> None:
-    referrals = newest_first(incoming_active(250))
-    emulator.set_referrals(referrals)
-    client = reader(emulator)
-    stats = StreamStats()
-    newest_on_page_two = parse_timestamp(referrals[100]["updatedDateTime"])
-    cutoff = newest_on_page_two + timedelta(microseconds=1)
-
-    pages = list(client.iter_referral_pages("discovery", QUERY, cutoff=cutoff, max_pages=10, stats=stats))
-
-    assert len(pages) == 2
-    assert len(pages[1].records) == 100
-    assert stats.stop_reason == "watermark"
-    assert len(emulator.api_requests()) == 2
-
-
-def test_a_page_whose_oldest_record_is_exactly_at_the_cutoff_does_not_stop_the_stream(
+def test_the_stream_stops_after_the_first_page_whose_newest_record_is_older_than_the_cutoff(
     emulator: Emulator, reader
 ) -> None:
     referrals = newest_first(incoming_active(350))
     emulator.set_referrals(referrals)
     client = reader(emulator)
     stats = StreamStats()
-    cutoff = parse_timestamp(referrals[199]["updatedDateTime"])
+    cutoff = parse_timestamp(referrals[50]["updatedDateTime"])
+
+    pages = list(client.iter_referral_pages("discovery", QUERY, cutoff=cutoff, max_pages=10, stats=stats))
+
+    assert [len(page.records) for page in pages] == [100, 100]
+    assert stats.stop_reason == "watermark"
+    assert len(emulator.api_requests()) == 2
+
+
+def test_a_page_whose_newest_record_is_exactly_at_the_cutoff_does_not_stop_the_stream(
+    emulator: Emulator, reader
+) -> None:
+    referrals = newest_first(incoming_active(350))
+    emulator.set_referrals(referrals)
+    client = reader(emulator)
+    stats = StreamStats()
+    cutoff = parse_timestamp(referrals[100]["updatedDateTime"])
 
     list(client.iter_referral_pages("discovery", QUERY, cutoff=cutoff, max_pages=10, stats=stats))
 

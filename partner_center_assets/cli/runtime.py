@@ -37,10 +37,14 @@ def run_daily_job(
 ) -> dg.ExecuteInProcessResult:
     """Run ``partner_center_daily_sync`` as the schedule does, or only the assets named in ``only``."""
     from partner_center_assets.definitions import defs
+    from partner_center_assets.defs.partner_center.console import CONSOLE_RUN_CONFIG
     from partner_center_assets.defs.partner_center.schedules import DAILY_JOB_NAME
 
     job = defs.resolve_job_def(DAILY_JOB_NAME)
-    run_config = {"ops": {"raw_referral_pages": {"config": {"full_refresh": full_refresh}}}}
+    run_config = {
+        **CONSOLE_RUN_CONFIG,
+        "ops": {"raw_referral_pages": {"config": {"full_refresh": full_refresh}}},
+    }
     selection = [dg.AssetKey(key) for key in only] if only else None
     with _instance() as instance:
         return job.execute_in_process(

@@ -7,11 +7,11 @@ base URL's port), and refused on any other host or port before anything, let alo
 sent there. A stream also ends at the watermark, at ``max_pages``, on a repeated link or on an empty
 page that still has a next link; the last three log a warning.
 
-The watermark stop comes after the first page that holds a record older than the cutoff (its
-oldest parseable ``updatedDateTime``). Pages come newest first, so every later page is older still:
-each referral updated at or after the cutoff has been read, and a quiet day costs one request per
-stream. (Waiting for a page whose newest record is older would always read one page of nothing
-but old records.) A page on which no ``updatedDateTime`` parses never stops a stream.
+The watermark stop comes after the first page whose newest parseable ``updatedDateTime`` is
+strictly older than the cutoff; that page's records are still yielded. Pages come newest first, so
+every referral updated at or after the cutoff has been read, with one page of margin past the cutoff
+for a server whose order is not perfectly stable: a quiet day costs two requests per stream. A page
+on which no ``updatedDateTime`` parses never stops a stream.
 """
 
 from __future__ import annotations
@@ -119,15 +119,15 @@ def resolve_next_link(link: str, base_url: str) -> str:
     )
 
 
-def oldest_updated(records: list[Any]) -> datetime | None:
-    """The oldest parseable ``updatedDateTime`` among the records, None when none parses."""
+def newest_updated(records: list[Any]) -> datetime | None:
+    """The newest parseable ``updatedDateTime`` among the records, None when none parses."""
     stamps = [
         stamp
         for record in records
         if isinstance(record, Mapping)
         and (stamp := parse_timestamp(record.get("updatedDateTime"))) is not None
     ]
-    return min(stamps) if stamps else None
+    return max(stamps) if stamps else None
 
 
 class PartnerCenterClient:
@@ -262,11 +262,11 @@ class PartnerCenterClient:
             stats.records += len(records)
             yield page
 
-            oldest = oldest_updated(records)
+            newest = newest_updated(records)
             if next_link is None:
                 self._stop(stats, stream, "no_next_link", page_number)
                 return
-            if cutoff is not None and oldest is not None and oldest < cutoff:
+            if cutoff is not None and newest is not None and newest < cutoff:
                 self._stop(stats, stream, "watermark", page_number)
                 return
             if not records:
@@ -288,7 +288,7 @@ class PartnerCenterClient:
         stats.stop_reason = reason
         messages = {
             "no_next_link": "no next link",
-            "watermark": "the page reaches below the watermark cutoff",
+            "watermark": "every record on the page is older than the watermark cutoff",
             "empty_page": "an empty page still carried a next link",
             "max_pages": "the page limit (HUNTER_PARTNER_CENTER_MAX_PAGES) was reached; older referrals "
             "were not read in this sync",

@@ -28,6 +28,11 @@ def event_line(event: str, **fields: Any) -> str:
     return json.dumps({"event": event, **values}, default=str, ensure_ascii=False)
 
 
+def is_event_line(message: str) -> bool:
+    """Whether a log message is one of the structured events :func:`event_line` writes."""
+    return message.startswith('{"event": ')
+
+
 def _missing(value: Any) -> bool:
     if isinstance(value, float):
         return not math.isfinite(value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from partner_center_assets.defs.partner_center.console import CONSOLE_RUN_CONFIG
 from partner_center_assets.settings import Settings
 
 DAILY_JOB_NAME = "partner_center_daily_sync"
@@ -17,6 +18,7 @@ partner_center_daily_sync = dg.define_asset_job(
         "Fetch, normalize and resolve referrals, write Hunter's tables, then build the dbt_hunter models."
     ),
     tags={"dagster/max_runtime": str(6 * 3600), "partner_center/sync": "daily"},
+    config=CONSOLE_RUN_CONFIG,
 )
 
 _settings = Settings.from_env()

@@ -1,0 +1,73 @@
+"""``dagster job execute -m partner_center_assets.definitions -j partner_center_daily_sync``, as an
+operator runs it: its exit code, its console and what it writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from partner_center_assets.defs.partner_center.events import FETCHED, SUMMARY
+from partner_center_assets.emulator import Emulator
+from partner_center_assets_tests.pipeline_harness import point_at_emulator
+
+pytest_plugins = ["partner_center_assets_tests.emulator_fixtures"]
+
+REPO = Path(__file__).resolve().parents[1]
+PASSWORD = "HUNTER_PARTNER_CENTER_PASSWORD"
+
+
+def dagster_job_execute() -> subprocess.CompletedProcess[str]:
+    dagster = Path(sys.executable).with_name("dagster")
+    command = [str(dagster), "job", "execute", "-m", "partner_center_assets.definitions"]
+    return subprocess.run(
+        [*command, "-j", "partner_center_daily_sync"],
+        cwd=REPO,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+@pytest.fixture
+def hunter_url(emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    for name in [name for name in os.environ if name.startswith("HUNTER_")]:
+        monkeypatch.delenv(name)
+    point_at_emulator(monkeypatch, emulator, tmp_path)
+    url = f"duckdb:///{tmp_path / 'hunter.duckdb'}"
+    monkeypatch.setenv("HUNTER_DATABASE_URL", url)
+    return url
+
+
+def test_a_successful_run_exits_0_with_one_json_event_per_line_on_stdout(hunter_url: str) -> None:
+    result = dagster_job_execute()
+
+    events = [json.loads(line) for line in result.stdout.splitlines() if line.startswith('{"event"')]
+    (summary,) = (event for event in events if event["event"] == SUMMARY)
+    pages = [event for event in events if event["event"] == FETCHED]
+    engine = sa.create_engine(hunter_url, poolclass=sa.NullPool)
+    with engine.connect() as conn:
+        stored = conn.exec_driver_sql("SELECT count(*) FROM partner_center_referrals").scalar_one()
+    engine.dispose()
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert sum(page["records"] for page in pages) == summary["fetched"] > 0
+    assert summary["inserted"] == stored > 0
+    assert '"event"' not in result.stderr
+    assert "RUN_SUCCESS" in result.stderr
+
+
+def test_a_failed_run_exits_non_zero_and_says_why(hunter_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(PASSWORD, "not-the-password")
+
+    result = dagster_job_execute()
+
+    assert result.returncode != 0
+    assert "PartnerCenterAuthError" in result.stderr
+    assert "not-the-password" not in result.stdout + result.stderr
