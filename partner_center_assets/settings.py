@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 PREFIX = "HUNTER_PARTNER_CENTER_"
@@ -88,6 +89,22 @@ class Settings:
     sync_cron: str = DEFAULT_SYNC_CRON
     sync_timezone: str = DEFAULT_SYNC_TIMEZONE
 
+    def __post_init__(self) -> None:
+        """Refuse values no sync could run with, naming the variable, before any request is made."""
+        _url(PREFIX + "BASE_URL", self.base_url, loopback_http=True)
+        _url(PREFIX + "AUTHORITY_HOST", self.authority_host, loopback_http=False)
+        for name, value, minimum in (
+            ("REFERRAL_DEFAULT_TOP", self.top, 1),
+            ("MAX_PAGES", self.max_pages, 1),
+            ("REQUESTS_PER_MINUTE", self.requests_per_minute, 0),
+            ("LOOKBACK_MINUTES", self.lookback_minutes, 0),
+        ):
+            if value < minimum:
+                what = "a positive whole number" if minimum else "0 or a positive whole number"
+                raise ValueError(f"{PREFIX}{name} must be {what}, got {value}")
+        if not self.statuses:
+            raise ValueError(f"{PREFIX}REFERRAL_DEFAULT_STATUS must name at least one referral status")
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read the contract's variables; blank values count as unset."""
@@ -120,6 +137,24 @@ class Settings:
             sync_cron=_cron(get("SYNC_CRON") or DEFAULT_SYNC_CRON),
             sync_timezone=_timezone(get("SYNC_TIMEZONE") or DEFAULT_SYNC_TIMEZONE),
         )
+
+
+_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def _url(name: str, value: str, *, loopback_http: bool) -> None:
+    """An https URL with a host (and, with ``loopback_http``, plain http on this machine)."""
+    parts = urlsplit(value)
+    try:
+        valid_port = parts.port is None or parts.port > 0
+    except ValueError:
+        valid_port = False
+    host = parts.hostname or ""
+    scheme_ok = parts.scheme == "https" or (
+        loopback_http and parts.scheme == "http" and host in _LOOPBACK_HOSTS
+    )
+    if not (host and valid_port and scheme_ok):
+        raise ValueError(f"{name} must be an https URL such as 'https://host', got {value!r}")
 
 
 _CRON_ALIASES = frozenset({"@hourly", "@daily", "@midnight", "@weekly", "@monthly", "@yearly", "@annually"})

@@ -69,8 +69,8 @@ class PartnerCenter(dg.ConfigurableResource):
             value = getattr(self, field)
             if value not in (None, ""):
                 overrides[target] = value
-        if self.referral_default_status:
-            overrides["statuses"] = tuple(split_list(self.referral_default_status))
+        if statuses := split_list(self.referral_default_status):
+            overrides["statuses"] = tuple(statuses)
         if self.own_domains:
             overrides["own_domains"] = tuple(d.lower() for d in split_list(self.own_domains))
         return Settings(**{**base.__dict__, **overrides})

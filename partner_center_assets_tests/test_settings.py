@@ -1,0 +1,45 @@
+"""Reading the contract's configuration: defaults, lists, and values no sync could run with."""
+
+from __future__ import annotations
+
+import pytest
+
+from partner_center_assets.settings import DEFAULT_STATUS, PREFIX, Settings
+
+
+def test_unset_variables_take_the_contract_defaults() -> None:
+    settings = Settings.from_env({})
+
+    assert (settings.direction, settings.statuses, settings.top) == ("Incoming", ("Active",), 200)
+    assert (settings.max_pages, settings.requests_per_minute, settings.lookback_minutes) == (10, 60, 60)
+    assert settings.base_url == "https://api.partner.microsoft.com"
+
+
+def test_a_status_list_of_only_commas_counts_as_unset() -> None:
+    assert Settings.from_env({PREFIX + "REFERRAL_DEFAULT_STATUS": " , ,"}).statuses == (DEFAULT_STATUS,)
+
+
+@pytest.mark.parametrize(
+    ("suffix", "value"),
+    [
+        ("REFERRAL_DEFAULT_TOP", "0"),
+        ("MAX_PAGES", "0"),
+        ("REQUESTS_PER_MINUTE", "-5"),
+        ("LOOKBACK_MINUTES", "-5"),
+        ("REFERRAL_DEFAULT_TOP", "abc"),
+        ("BASE_URL", "not a url"),
+        ("BASE_URL", "ftp://api.partner.microsoft.com"),
+        ("BASE_URL", "http://api.partner.microsoft.com"),
+        ("BASE_URL", "https://host:notaport"),
+        ("AUTHORITY_HOST", "http://127.0.0.1:8443"),
+    ],
+)
+def test_a_value_no_sync_could_run_with_is_refused_naming_its_variable(suffix: str, value: str) -> None:
+    with pytest.raises(ValueError, match=PREFIX + suffix):
+        Settings.from_env({PREFIX + suffix: value})
+
+
+def test_plain_http_is_accepted_for_an_api_on_this_machine() -> None:
+    settings = Settings.from_env({PREFIX + "BASE_URL": "http://127.0.0.1:8080"})
+
+    assert settings.base_url == "http://127.0.0.1:8080"
