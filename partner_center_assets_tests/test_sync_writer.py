@@ -192,6 +192,41 @@ def test_new_lead_ids_do_not_collide_with_ids_inserted_by_others(engine):
     assert table(engine, "SELECT count(DISTINCT id) FROM leads") == [(2,)]
 
 
+def test_another_writer_inserting_with_the_default_id_after_a_sync_gets_a_fresh_one(engine):
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO leads (id, domain, source, external_id, created_at, updated_at) "
+                "VALUES (40, 'other.com', 'crm', 'x', :t, :t)"
+            ),
+            {"t": T0},
+        )
+    sync(engine, row("a"), row("b", domain="fabrikam.com"))
+
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO leads (domain, source, external_id, created_at, updated_at) "
+                "VALUES ('hunter.io', 'hunter', 'h-1', :t, :t)"
+            ),
+            {"t": T0},
+        )
+        conn.execute(
+            sa.text("INSERT INTO companies (domain, created_at, updated_at) VALUES ('hunter.io', :t, :t)"),
+            {"t": T0},
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO domain_scan_requests (domain, source, status, requested_at) "
+                "VALUES ('hunter.io', 'hunter', 'pending', :t)"
+            ),
+            {"t": T0},
+        )
+    assert table(engine, "SELECT count(DISTINCT id), count(*) FROM leads") == [(4, 4)]
+    assert table(engine, "SELECT count(DISTINCT id), count(*) FROM companies") == [(3, 3)]
+    assert table(engine, "SELECT count(DISTINCT id), count(*) FROM domain_scan_requests") == [(3, 3)]
+
+
 def _lead_for_referral(engine, lead_id: int, referral_id: str, domain: str) -> None:
     """A ``partner_center`` lead that already carries ``referral_id``, as a removed link leaves behind."""
     with engine.begin() as conn:

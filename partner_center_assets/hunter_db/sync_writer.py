@@ -500,10 +500,12 @@ def _upsert_companies(conn: Connection, outcome: SyncOutcome, now: datetime) -> 
 
 
 def _next_ids(conn: Connection, table: str, sequence: str) -> str:
-    """SQL for fresh ids that cannot collide with rows other writers inserted with explicit ids.
+    """SQL for fresh ids from the table's sequence, first moved past the largest id in use.
 
-    PostgreSQL: the sequence, first moved past the largest id in use. DuckDB cannot move a
-    sequence, and is single-writer, so ids continue from the largest one in the table.
+    Other writers insert with explicit ids or with the column's default (the same sequence), so
+    the sequence has to stay ahead of every id either way. PostgreSQL moves it with ``setval``;
+    DuckDB cannot set a sequence, so it draws the missing values instead, or, past
+    :data:`_DUCKDB_MAX_DRAW` of them, continues from the largest id without the sequence.
     """
     if conn.dialect.name == "postgresql":
         conn.execute(
@@ -514,7 +516,17 @@ def _next_ids(conn: Connection, table: str, sequence: str) -> str:
             )
         )
         return f"nextval('{sequence}')"
-    return f"(SELECT COALESCE(MAX(id), 0) FROM {table}) + row_number() OVER ()"
+    drawn = int(conn.execute(sa.text(f"SELECT nextval('{sequence}')")).scalar_one())
+    largest = int(conn.execute(sa.text(f"SELECT COALESCE(MAX(id), 0) FROM {table}")).scalar_one())
+    missing = largest - drawn
+    if missing > _DUCKDB_MAX_DRAW:
+        return f"(SELECT COALESCE(MAX(id), 0) FROM {table}) + row_number() OVER ()"
+    if missing >= 0:
+        conn.execute(sa.text(f"SELECT max(nextval('{sequence}')) FROM range({missing + 1})"))
+    return f"nextval('{sequence}')"
+
+
+_DUCKDB_MAX_DRAW = 10_000_000
 
 
 def _write_run_row(
