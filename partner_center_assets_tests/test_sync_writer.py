@@ -434,3 +434,44 @@ def test_payloads_large_enough_to_compress_are_written_with_lz4_on_postgres(post
         ("lz4" if has_lz4 else server_default,)
     ]
     engine.dispose()
+
+
+HUNTER_OWN_TABLES = (
+    "CREATE TABLE companies (id bigserial PRIMARY KEY, domain text NOT NULL, name text, country text, "
+    "created_at timestamptz, updated_at timestamptz, hunter_score int)",
+    "CREATE TABLE leads (id bigserial PRIMARY KEY, company_id bigint, domain text, source text, "
+    "external_id text, created_at timestamptz, updated_at timestamptz, owner text)",
+)
+
+
+def test_hunter_tables_that_existed_without_unique_keys_get_them_and_syncs_work(postgres_url):
+    engine = create_hunter_engine(postgres_url)
+    with engine.begin() as conn:
+        for statement in HUNTER_OWN_TABLES:
+            conn.execute(sa.text(statement))
+        conn.execute(
+            sa.text(
+                "INSERT INTO leads (domain, source, external_id, created_at, updated_at, owner) "
+                "VALUES ('contoso.com', 'crm', 'c-1', :t, :t, 'ana')"
+            ),
+            {"t": T0 - timedelta(days=1)},
+        )
+    upgrade(engine)
+
+    outcome = sync(engine, row("a"), row("b", domain="fabrikam.com"))
+
+    assert (outcome.leads_created, outcome.links_existing) == (1, 1)
+    assert table(engine, "SELECT owner FROM leads WHERE external_id = 'c-1'") == [("ana",)]
+    engine.dispose()
+
+
+def test_an_upgrade_over_duplicated_keys_fails_naming_the_key(postgres_url):
+    engine = create_hunter_engine(postgres_url)
+    with engine.begin() as conn:
+        for statement in HUNTER_OWN_TABLES:
+            conn.execute(sa.text(statement))
+        conn.execute(sa.text("INSERT INTO companies (domain) VALUES ('contoso.com'), ('contoso.com')"))
+
+    with pytest.raises(sa.exc.IntegrityError, match=r"\(domain\)=\(contoso.com\)"):
+        upgrade(engine)
+    engine.dispose()
