@@ -475,3 +475,36 @@ def test_an_upgrade_over_duplicated_keys_fails_naming_the_key(postgres_url):
     with pytest.raises(sa.exc.IntegrityError, match=r"\(domain\)=\(contoso.com\)"):
         upgrade(engine)
     engine.dispose()
+
+
+def test_hunter_tables_with_generated_always_ids_take_the_syncs_rows_and_keep_their_identity(postgres_url):
+    engine = create_hunter_engine(postgres_url)
+    with engine.begin() as conn:
+        for name, columns, key in (
+            ("companies", "domain text NOT NULL, name text, country text", "UNIQUE (domain)"),
+            (
+                "leads",
+                "company_id bigint, domain text, source text, external_id text",
+                "UNIQUE (source, external_id)",
+            ),
+        ):
+            conn.execute(
+                sa.text(
+                    f"CREATE TABLE {name} (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, {columns}, "
+                    f"created_at timestamptz, updated_at timestamptz, {key})"
+                )
+            )
+        conn.execute(sa.text("INSERT INTO companies (domain) VALUES ('hunter.io')"))
+    upgrade(engine)
+
+    outcome = sync(engine, row("a"), row("b", domain="fabrikam.com"))
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO companies (domain) VALUES ('later.io')"))
+        conn.execute(
+            sa.text("INSERT INTO leads (domain, source, external_id) VALUES ('later.io', 'hunter', 'h-2')")
+        )
+
+    assert (outcome.companies_inserted, outcome.leads_created) == (2, 2)
+    assert table(engine, "SELECT count(DISTINCT id), count(*) FROM companies") == [(4, 4)]
+    assert table(engine, "SELECT count(DISTINCT id), count(*) FROM leads") == [(3, 3)]
+    engine.dispose()

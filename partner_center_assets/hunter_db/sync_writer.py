@@ -381,6 +381,7 @@ def _link_referrals(conn: Connection, outcome: SyncOutcome, now: datetime) -> No
         conn.execute(
             sa.text(
                 f"INSERT INTO leads (id, company_id, domain, source, external_id, created_at, updated_at) "
+                f"{_explicit_ids(conn)}"
                 f"SELECT {id_expr}, n.company_id, n.domain, :source, n.external_id, :now, :now "
                 "FROM pc_new_leads n ON CONFLICT (source, external_id) DO NOTHING"
             ),
@@ -426,6 +427,7 @@ def _link_referrals(conn: Connection, outcome: SyncOutcome, now: datetime) -> No
     result = conn.execute(
         sa.text(
             f"INSERT INTO domain_scan_requests (id, domain, source, referral_id, status, requested_at) "
+            f"{_explicit_ids(conn)}"
             f"SELECT {scan_id}, d.domain, :source, d.first_referral, 'pending', :now FROM pc_domains d "
             "WHERE NOT EXISTS (SELECT 1 FROM domain_scan_requests s "
             "WHERE s.domain = d.domain AND s.status = 'pending')"
@@ -481,6 +483,7 @@ def _upsert_companies(conn: Connection, outcome: SyncOutcome, now: datetime) -> 
     conn.execute(
         sa.text(
             f"INSERT INTO companies (id, domain, name, country, created_at, updated_at) "
+            f"{_explicit_ids(conn)}"
             f"SELECT {id_expr}, d.domain, d.name, d.country, :now, :now FROM pc_domains d "
             "WHERE NOT EXISTS (SELECT 1 FROM companies c WHERE c.domain = d.domain) "
             "ON CONFLICT (domain) DO NOTHING"
@@ -508,6 +511,10 @@ def _next_ids(conn: Connection, table: str, sequence: str) -> str:
     :data:`_DUCKDB_MAX_DRAW` of them, continues from the largest id without the sequence.
     """
     if conn.dialect.name == "postgresql":
+        owned = conn.execute(
+            sa.text("SELECT pg_get_serial_sequence(:table, 'id')"), {"table": table}
+        ).scalar()
+        sequence = owned or sequence
         conn.execute(
             sa.text(
                 f"SELECT setval('{sequence}', x.m) FROM (SELECT MAX(id) AS m FROM {table}) x "
@@ -527,6 +534,11 @@ def _next_ids(conn: Connection, table: str, sequence: str) -> str:
 
 
 _DUCKDB_MAX_DRAW = 10_000_000
+
+
+def _explicit_ids(conn: Connection) -> str:
+    """On PostgreSQL, lets the sync's ids into a Hunter table whose id is ``GENERATED ALWAYS``."""
+    return "OVERRIDING SYSTEM VALUE " if conn.dialect.name == "postgresql" else ""
 
 
 def _write_run_row(
