@@ -502,6 +502,9 @@ def _upsert_companies(conn: Connection, outcome: SyncOutcome, now: datetime) -> 
     )
 
 
+_DUCKDB_MAX_DRAW = 10_000_000
+
+
 def _next_ids(conn: Connection, table: str, sequence: str) -> str:
     """SQL for fresh ids from the table's sequence, first moved past the largest id in use.
 
@@ -531,9 +534,6 @@ def _next_ids(conn: Connection, table: str, sequence: str) -> str:
     if missing >= 0:
         conn.execute(sa.text(f"SELECT max(nextval('{sequence}')) FROM range({missing + 1})"))
     return f"nextval('{sequence}')"
-
-
-_DUCKDB_MAX_DRAW = 10_000_000
 
 
 def _explicit_ids(conn: Connection) -> str:
