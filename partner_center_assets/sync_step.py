@@ -37,6 +37,6 @@ def write_resolved_referrals(
         outcome = write_sync(engine, files.resolved, run, dry_run=dry_run)
     except Exception as exc:
         if not dry_run:
-            record_failed_run(engine, run, f"{type(exc).__name__}: {exc}")
+            record_failed_run(engine, run, f"{type(exc).__name__}: {exc}", fetched=summary.records)
         raise
     return outcome, summary

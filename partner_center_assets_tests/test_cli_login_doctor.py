@@ -159,7 +159,7 @@ def test_doctor_reports_an_api_that_refuses_access(
     assert lines[2].startswith("FAIL api:") and "Referral Admin or Referral User" in lines[2]
 
 
-def test_doctor_reports_a_database_behind_its_migrations(
+def test_doctor_passes_a_database_the_next_sync_will_migrate_and_says_so(
     emulator: Emulator, environment: dict[str, str | None]
 ) -> None:
     env = with_password(environment, emulator)
@@ -168,9 +168,40 @@ def test_doctor_reports_a_database_behind_its_migrations(
     result = CliRunner().invoke(doctor, env=env)
 
     lines = result.output.splitlines()
+    assert result.exit_code == 0, result.output
+    assert lines[3].startswith("OK   database:")
+    assert "revision none" in lines[3] and "next sync applies the pending migrations" in lines[3]
+
+
+def test_doctor_passes_a_duckdb_file_the_first_sync_will_create(
+    emulator: Emulator, environment: dict[str, str | None], tmp_path: Path
+) -> None:
+    env = {
+        **with_password(environment, emulator),
+        "HUNTER_DATABASE_URL": f"duckdb:///{tmp_path}/new/h.duckdb",
+    }
+
+    result = CliRunner().invoke(doctor, env=env)
+
+    assert result.exit_code == 0, result.output
+    assert "does not exist yet" in result.output.splitlines()[3]
+
+
+def test_doctor_fails_a_database_migrated_by_a_newer_release(
+    emulator: Emulator, environment: dict[str, str | None]
+) -> None:
+    env = migrated(with_password(environment, emulator))
+    engine = sa.create_engine(str(env["HUNTER_DATABASE_URL"]))
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE partner_center_alembic_version SET version_num = '9999_newer'"))
+    engine.dispose()
+
+    result = CliRunner().invoke(doctor, env=env)
+
+    lines = result.output.splitlines()
     assert result.exit_code == 1
-    assert lines[3].startswith("FAIL database:")
-    assert "revision none" in lines[3] and "partner-center db upgrade" in lines[3]
+    assert lines[3].startswith("FAIL database:") and "9999_newer" in lines[3]
+    assert "newer release" in lines[3]
 
 
 def test_doctor_masks_the_database_password(environment: dict[str, str | None]) -> None:

@@ -209,6 +209,22 @@ def test_refused_password_fails_the_run_clearly_and_records_a_failed_sync(pipeli
     assert pipeline.rows("SELECT status FROM partner_center_sync_runs") == [("failed",)]
 
 
+def test_a_sync_failing_mid_stream_records_what_it_fetched_and_the_watermark_in_force(
+    pipeline, emulator, monkeypatch
+):
+    pipeline.run()
+    watermark = pipeline.scalar("SELECT watermark FROM partner_center_sync_runs")
+    monkeypatch.setenv(PREFIX + "REFERRAL_DEFAULT_TOP", "50")
+    emulator.add_fault(Fault("malformed", after=2, count=None))
+
+    result = pipeline.run(full_refresh=True, raise_on_error=False)
+
+    assert not result.success
+    assert pipeline.rows(
+        "SELECT fetched, pages, watermark FROM partner_center_sync_runs WHERE status = 'failed'"
+    ) == [(100, 2, watermark)]
+
+
 def test_max_pages_reached_is_reported(pipeline, monkeypatch):
     monkeypatch.setenv(PREFIX + "MAX_PAGES", "1")
     result = pipeline.run()

@@ -7,6 +7,7 @@ the database URL is shown with its password masked. The exit code is 1 when any 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,7 +95,10 @@ def check_database(settings: Settings) -> CheckResult:
     shown = url.render_as_string(hide_password=True)
     is_duckdb_file = url.get_backend_name() == "duckdb" and url.database not in (None, "", ":memory:")
     if is_duckdb_file and not Path(str(url.database)).exists():
-        return CheckResult("database", False, f"{shown} does not exist yet: run `partner-center db upgrade`")
+        folder = _existing_parent(Path(str(url.database)))
+        if not os.access(folder, os.W_OK | os.X_OK):
+            return CheckResult("database", False, f"{shown} does not exist and {folder} is not writable")
+        return CheckResult("database", True, f"{shown} does not exist yet: {_APPLIED_BY_SYNC}")
     try:
         engine = create_hunter_engine(settings.database_url)
     except (ValueError, ImportError) as exc:
@@ -114,13 +118,28 @@ def check_database(settings: Settings) -> CheckResult:
         return CheckResult("database", False, f"{shown}: {type(exc).__name__}: {_first_line(exc)}")
     finally:
         engine.dispose()
-    if current != head:
+    if current is not None and current != head and not migrate.is_known_revision(current):
         return CheckResult(
             "database",
             False,
-            f"{shown} is at revision {current or 'none'}, head is {head}: run `partner-center db upgrade`",
+            f"{shown} is at revision {current}, which this version does not know (head is {head}): "
+            "it was migrated by a newer release; run that release",
         )
+    if current != head:
+        behind = f"{shown} is at revision {current or 'none'}, head is {head}"
+        return CheckResult("database", True, f"{behind}: {_APPLIED_BY_SYNC}")
     return CheckResult("database", True, f"{shown} at head revision {head}")
+
+
+_APPLIED_BY_SYNC = "the next sync applies the pending migrations (or run `partner-center db upgrade` now)"
+
+
+def _existing_parent(path: Path) -> Path:
+    """The nearest folder above ``path`` that exists: the one a sync has to create the file in."""
+    for folder in path.absolute().parents:
+        if folder.exists():
+            return folder
+    return Path("/")
 
 
 def _first_line(exc: BaseException) -> str:

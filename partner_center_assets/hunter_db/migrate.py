@@ -38,6 +38,14 @@ def head_revision() -> str:
     return ScriptDirectory.from_config(_config()).get_current_head() or ""
 
 
+def is_known_revision(revision: str) -> bool:
+    """Whether ``revision`` is one of this package's migrations (a newer release's is not)."""
+    try:
+        return ScriptDirectory.from_config(_config()).get_revision(revision) is not None
+    except Exception:  # Alembic raises several types for an unknown or malformed id
+        return False
+
+
 def current_revision(engine: Engine) -> str | None:
     """The revision the database is at, or None when it has never been migrated."""
     with engine.connect() as conn:

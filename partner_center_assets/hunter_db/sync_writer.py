@@ -595,8 +595,14 @@ def upsert_run(
     )
 
 
-def record_failed_run(engine: Engine, run: SyncRunInfo, error: str, *, now: datetime | None = None) -> bool:
-    """Best effort: write a ``failed`` row for a run that did not commit; never raises."""
+def record_failed_run(
+    engine: Engine, run: SyncRunInfo, error: str, *, fetched: int = 0, now: datetime | None = None
+) -> bool:
+    """Best effort: write a ``failed`` row for a run that did not commit; never raises.
+
+    The row carries what was fetched before the failure and the watermark still in force (a failed
+    sync never moves it), so the newest row of the table always tells where the next sync starts.
+    """
     try:
         with engine.begin() as conn:
             existing = conn.execute(
@@ -605,7 +611,15 @@ def record_failed_run(engine: Engine, run: SyncRunInfo, error: str, *, now: date
             ).scalar()
             if existing == "success":
                 return False
-            upsert_run(conn, run, status="failed", finished_at=now or datetime.now(UTC), error=error[:2000])
+            upsert_run(
+                conn,
+                run,
+                status="failed",
+                finished_at=now or datetime.now(UTC),
+                counters=SyncOutcome(fetched=fetched),
+                watermark=stored_watermark(conn),
+                error=error[:2000],
+            )
         return True
     except Exception:
         return False

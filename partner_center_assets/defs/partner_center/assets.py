@@ -109,16 +109,18 @@ def raw_referral_pages(
     files = sync_storage.files()
     client = partner_center.client(logger=context.log)
     clock = time.monotonic()
+    stream_records = stream_pages = 0
     try:
         with frozen_heap(), files.page_writer() as out:
             for stream, query in streams:
                 stats = StreamStats()
-                stream_records = 0
+                stream_records = stream_pages = 0
                 for page in client.iter_referral_pages(
                     stream, query, cutoff=cutoff, max_pages=settings.max_pages, stats=stats
                 ):
                     out.write(files.page_line(stream, page.page_number, page.records, page.content))
                     stream_records += len(page.records)
+                    stream_pages = page.page_number
                     log_event(
                         context.log,
                         FETCHED,
@@ -143,13 +145,17 @@ def raw_referral_pages(
                 }
                 summary.pages += stats.pages
                 summary.records += stats.records
+                stream_records = stream_pages = 0
                 summary.requests += stats.requests
                 summary.retries += stats.retries
                 summary.throttled_seconds += stats.throttled_seconds
                 summary.max_pages_reached = summary.max_pages_reached or stats.max_pages_reached
     except Exception as exc:
         record_failed_run(
-            hunter_db.engine(), SyncRunInfo(run_id=context.run.run_id, started_at=started), str(exc)
+            hunter_db.engine(),
+            SyncRunInfo(run_id=context.run.run_id, started_at=started, pages=summary.pages + stream_pages),
+            str(exc),
+            fetched=summary.records + stream_records,
         )
         raise
     finally:
