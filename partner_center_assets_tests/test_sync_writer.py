@@ -163,6 +163,34 @@ def test_first_referral_of_a_domain_creates_a_lead_and_later_ones_link_to_it(eng
     assert (outcome.leads_created, outcome.links_created, outcome.links_existing) == (2, 2, 1)
 
 
+def test_referrals_created_at_the_same_instant_take_the_lead_in_code_point_order_of_id(engine):
+    sync(engine, row("a-1"), row("B-1"))
+    assert table(engine, "SELECT external_id FROM leads") == [("B-1",)]
+
+
+def test_the_code_point_order_of_ids_holds_under_a_linguistic_database_collation(postgres_admin_url):
+    name = f"hunter_test_icu_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(
+            sa.text(
+                f'CREATE DATABASE "{name}" TEMPLATE template0 '
+                "LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
+            )
+        )
+    url = sa.make_url(postgres_admin_url).set(database=name)
+    engine = create_hunter_engine(url.render_as_string(hide_password=False))
+    try:
+        upgrade(engine)
+        sync(engine, row("a-1"), row("B-1"))
+        assert table(engine, "SELECT external_id FROM leads") == [("B-1",)]
+    finally:
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 def test_pre_existing_lead_of_the_domain_is_linked_as_linked_existing(engine):
     with engine.begin() as conn:
         conn.execute(

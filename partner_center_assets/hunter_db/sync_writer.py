@@ -319,14 +319,15 @@ def _link_referrals(conn: Connection, outcome: SyncOutcome, now: datetime) -> No
     """§4.5: companies, leads, links and scan requests for fetched referrals not linked yet."""
     candidates = _query_frame(
         conn,
-        "SELECT r.id, r.domain, r.customer_name, r.customer_country "
+        "SELECT r.id, r.domain, r.customer_name, r.customer_country, r.created_at "
         "FROM partner_center_referrals r "
         "JOIN pc_stage t ON t.id = r.id "
         "LEFT JOIN partner_center_lead_links l ON l.referral_id = r.id "
-        "WHERE l.referral_id IS NULL AND r.domain IS NOT NULL "
-        "ORDER BY r.created_at, r.id",
-        ["id", "domain", "customer_name", "customer_country"],
+        "WHERE l.referral_id IS NULL AND r.domain IS NOT NULL",
+        ["id", "domain", "customer_name", "customer_country", "created_at"],
     )
+    # Sorted here, not in SQL: ids compare by code point whatever the database's collation.
+    candidates = candidates.sort_values(["created_at", "id"], kind="stable", ignore_index=True)
     if candidates.empty:
         outcome.links = pd.DataFrame({"referral_id": [], "lead_id": [], "link_type": []})
         return
