@@ -20,6 +20,7 @@ import tldextract
 
 from partner_center_assets.ingest.mail_lists import (
     CONSUMER_DOMAINS,
+    CONSUMER_FAMILIES,
     DISPOSABLE_DOMAINS,
     MICROSOFT_DOMAINS,
     list_versions,
@@ -235,7 +236,7 @@ def _rejection(ascii_host: str, domain: str) -> tuple[str | None, str]:
     """Lists are matched on the registrable domain and on every name between it and the host,
     since the disposable list also names hosts under shared suffixes (``x.dynv6.net``)."""
     names = _names_down_to(ascii_host, domain)
-    if any(name in CONSUMER_DOMAINS for name in names):
+    if domain.partition(".")[0] in CONSUMER_FAMILIES or any(name in CONSUMER_DOMAINS for name in names):
         return None, CONSUMER_DOMAIN
     if any(name in DISPOSABLE_DOMAINS for name in names):
         return None, DISPOSABLE_DOMAIN

