@@ -126,6 +126,11 @@ def test_a_non_object_record_still_keeps_its_raw_payload() -> None:
             "2018-10-30T21:03:42.4579542Z", datetime(2018, 10, 30, 21, 3, 42, 457954, tzinfo=UTC), id="7"
         ),
         pytest.param("2020-10-30T23:03:42+02:00", datetime(2020, 10, 30, 21, 3, 42, tzinfo=UTC), id="offset"),
+        pytest.param(
+            "2020-10-30t21:03:42.5z",
+            datetime(2020, 10, 30, 21, 3, 42, 500000, tzinfo=UTC),
+            id="rfc3339-lower",
+        ),
     ],
 )
 def test_timestamps_with_0_to_7_fractional_digits(text: str, expected: datetime) -> None:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 _ISO = re.compile(
     r"^\s*(\d{4})-(\d{2})-(\d{2})"
-    r"(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?"
+    r"(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?"
     r"\s*(Z|z|[+-]\d{2}(?::?\d{2})?)?\s*$"
 )
 
