@@ -53,6 +53,18 @@ def split_list(value: str | None) -> list[str]:
     return [part.strip() for part in (value or "").split(",") if part.strip()]
 
 
+def schedule_settings(environ: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """The daily schedule's cron and timezone, validated.
+
+    Read on their own when the code location loads, so that any other invalid setting fails the run
+    that uses it (naming the variable) instead of keeping the whole location from loading.
+    """
+    env = os.environ if environ is None else environ
+    cron = env.get(PREFIX + "SYNC_CRON", "").strip() or DEFAULT_SYNC_CRON
+    timezone = env.get(PREFIX + "SYNC_TIMEZONE", "").strip() or DEFAULT_SYNC_TIMEZONE
+    return _cron(cron), _timezone(timezone)
+
+
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
     raw = env.get(name, "").strip()
     if not raw:
@@ -104,6 +116,9 @@ class Settings:
                 raise ValueError(f"{PREFIX}{name} must be {what}, got {value}")
         if not self.statuses:
             raise ValueError(f"{PREFIX}REFERRAL_DEFAULT_STATUS must name at least one referral status")
+        check_enum_value(PREFIX + "REFERRAL_DEFAULT_DIRECTION", self.direction)
+        for status in self.statuses:
+            check_enum_value(PREFIX + "REFERRAL_DEFAULT_STATUS", status)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -137,6 +152,22 @@ class Settings:
             sync_cron=_cron(get("SYNC_CRON") or DEFAULT_SYNC_CRON),
             sync_timezone=_timezone(get("SYNC_TIMEZONE") or DEFAULT_SYNC_TIMEZONE),
         )
+
+
+MAX_VALUE_LENGTH = 64
+_ENUM_VALUE = re.compile(r"[A-Za-z0-9]+")
+
+
+def check_enum_value(name: str, value: object) -> str:
+    """``value`` when it is a plausible Partner Center enum value (it goes into ``$filter``)."""
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be a string, got {type(value).__name__}")
+    if not value or len(value) > MAX_VALUE_LENGTH or not _ENUM_VALUE.fullmatch(value):
+        raise ValueError(
+            f"{name} {value[:80]!r} is not a plausible Partner Center value: "
+            f"use letters and digits only, at most {MAX_VALUE_LENGTH} characters (e.g. 'Incoming', 'Active')"
+        )
+    return value
 
 
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})

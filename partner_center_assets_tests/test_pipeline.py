@@ -225,6 +225,21 @@ def test_a_sync_failing_mid_stream_records_what_it_fetched_and_the_watermark_in_
     ) == [(100, 2, watermark)]
 
 
+def test_an_invalid_setting_fails_the_run_naming_it_and_records_a_failed_sync(
+    pipeline, emulator, monkeypatch
+):
+    monkeypatch.setenv(PREFIX + "REFERRAL_DEFAULT_DIRECTION", "In coming")
+    emulator.reset_log()
+
+    result = pipeline.run(raise_on_error=False)
+
+    assert not result.success
+    error = next(e for e in result.all_events if e.is_step_failure).step_failure_data.error
+    assert PREFIX + "REFERRAL_DEFAULT_DIRECTION" in error.to_string()
+    assert pipeline.rows("SELECT status FROM partner_center_sync_runs") == [("failed",)]
+    assert emulator.api_requests() == []
+
+
 def test_max_pages_reached_is_reported(pipeline, monkeypatch):
     monkeypatch.setenv(PREFIX + "MAX_PAGES", "1")
     result = pipeline.run()

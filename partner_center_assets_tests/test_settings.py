@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from partner_center_assets.defs.partner_center.resources import PartnerCenter
 from partner_center_assets.settings import DEFAULT_STATUS, PREFIX, Settings
 
 
@@ -32,6 +33,8 @@ def test_a_status_list_of_only_commas_counts_as_unset() -> None:
         ("BASE_URL", "http://api.partner.microsoft.com"),
         ("BASE_URL", "https://host:notaport"),
         ("AUTHORITY_HOST", "http://127.0.0.1:8443"),
+        ("REFERRAL_DEFAULT_DIRECTION", "In coming"),
+        ("REFERRAL_DEFAULT_STATUS", "Active,New'or'1"),
     ],
 )
 def test_a_value_no_sync_could_run_with_is_refused_naming_its_variable(suffix: str, value: str) -> None:
@@ -43,3 +46,10 @@ def test_plain_http_is_accepted_for_an_api_on_this_machine() -> None:
     settings = Settings.from_env({PREFIX + "BASE_URL": "http://127.0.0.1:8080"})
 
     assert settings.base_url == "http://127.0.0.1:8080"
+
+
+def test_the_resource_trims_values_as_the_environment_reader_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(PREFIX + "REFERRAL_DEFAULT_DIRECTION", "Incoming ")
+
+    assert PartnerCenter(referral_default_direction=" Incoming ").settings().direction == "Incoming"
+    assert Settings.from_env().direction == "Incoming"

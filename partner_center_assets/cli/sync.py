@@ -24,7 +24,7 @@ from partner_center_assets.cli.runtime import (
     is_flag=True,
     help=(
         "Fetch, normalize and resolve; compute what would change inside a rolled-back "
-        "transaction; write nothing."
+        "transaction; write no row (pending schema migrations are applied, as by `db upgrade`)."
     ),
 )
 def sync(full_refresh: bool, dry_run: bool) -> None:

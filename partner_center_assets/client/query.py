@@ -10,25 +10,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-MAX_VALUE_LENGTH = 64
-_ENUM_VALUE = re.compile(r"[A-Za-z0-9]+")
+from partner_center_assets.settings import check_enum_value
+
 _ORDERBY = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:/[A-Za-z][A-Za-z0-9]*)*(?: (?:asc|desc))?")
 
 
 def quote_odata_string(value: str) -> str:
     """An OData string literal: ``O'Neil`` becomes ``'O''Neil'``."""
     return "'" + value.replace("'", "''") + "'"
-
-
-def _enum_value(name: str, value: object) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"{name} must be a string, got {type(value).__name__}")
-    if not value or len(value) > MAX_VALUE_LENGTH or not _ENUM_VALUE.fullmatch(value):
-        raise ValueError(
-            f"{name} {value[:80]!r} is not a plausible Partner Center value: "
-            f"use letters and digits only, at most {MAX_VALUE_LENGTH} characters (e.g. 'Incoming', 'Active')"
-        )
-    return value
 
 
 def build_referral_query(
@@ -51,8 +40,8 @@ def build_referral_query(
         raise ValueError(f"top must be a positive whole number, got {top!r}")
     if not isinstance(orderby, str) or not _ORDERBY.fullmatch(orderby):
         raise ValueError(f"orderby {orderby!r} must be a property path, optionally followed by asc or desc")
-    direction_clause = f"direction eq {quote_odata_string(_enum_value('direction', direction))}"
-    status_clauses = [f"status eq {quote_odata_string(_enum_value('status', s))}" for s in statuses]
+    direction_clause = f"direction eq {quote_odata_string(check_enum_value('direction', direction))}"
+    status_clauses = [f"status eq {quote_odata_string(check_enum_value('status', s))}" for s in statuses]
     status_part = status_clauses[0] if len(status_clauses) == 1 else "(" + " or ".join(status_clauses) + ")"
     return {
         "$filter": f"{direction_clause} and {status_part}",

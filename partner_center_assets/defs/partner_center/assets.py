@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from partner_center_assets.client import StreamStats, build_referral_query
+from partner_center_assets.client import PartnerCenterClient, StreamStats, build_referral_query
 from partner_center_assets.defs.partner_center import previews
 from partner_center_assets.defs.partner_center.events import FETCHED, SUMMARY, log_event, log_referral_events
 from partner_center_assets.defs.partner_center.resources import HunterDatabase, PartnerCenter, SyncStorage
@@ -31,6 +31,7 @@ from partner_center_assets.ingest.normalize import (
 from partner_center_assets.ingest.reasons import NEW_REFERRAL_REASONS, SkipReason
 from partner_center_assets.ingest.resolution import DUPLICATE_KEY_COLUMNS, find_duplicates, resolve_rows
 from partner_center_assets.ingest.rules import RESOLVED_DTYPES
+from partner_center_assets.settings import Settings
 from partner_center_assets.sync_files import FetchSummary, arrow_schema
 from partner_center_assets.sync_step import write_resolved_referrals
 
@@ -65,6 +66,24 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+def _referral_streams(settings: Settings, *, changes: bool) -> list[tuple[str, dict[str, str]]]:
+    """The discovery stream, then the change stream when referrals were stored before this sync."""
+    streams = [
+        (
+            STREAM_DISCOVERY,
+            build_referral_query(direction=settings.direction, statuses=settings.statuses, top=settings.top),
+        )
+    ]
+    if changes:
+        streams.append(
+            (
+                STREAM_CHANGES,
+                build_referral_query(direction=settings.direction, statuses=["Closed"], top=settings.top),
+            )
+        )
+    return streams
+
+
 @dg.asset(
     group_name=GROUP,
     kinds={"api", "json"},
@@ -78,39 +97,25 @@ def raw_referral_pages(
     sync_storage: SyncStorage,
 ) -> dg.MaterializeResult:
     started = datetime.now(UTC)
-    settings = partner_center.settings()
     hunter_db.ensure_schema()
     with hunter_db.engine().connect() as conn:
         watermark = stored_watermark(conn)
         has_referrals = referrals_stored(conn)
-    cutoff = None
-    if watermark is not None and not config.full_refresh:
-        cutoff = watermark - timedelta(minutes=settings.lookback_minutes)
-    streams = [
-        (
-            STREAM_DISCOVERY,
-            build_referral_query(direction=settings.direction, statuses=settings.statuses, top=settings.top),
-        )
-    ]
-    if has_referrals:
-        streams.append(
-            (
-                STREAM_CHANGES,
-                build_referral_query(direction=settings.direction, statuses=["Closed"], top=settings.top),
-            )
-        )
-
     summary = FetchSummary(
-        full_refresh=config.full_refresh,
-        cutoff=_iso(cutoff),
-        watermark_before=_iso(watermark),
-        started_at=started.isoformat(),
+        full_refresh=config.full_refresh, watermark_before=_iso(watermark), started_at=started.isoformat()
     )
     files = sync_storage.files()
-    client = partner_center.client(logger=context.log)
-    clock = time.monotonic()
+    client: PartnerCenterClient | None = None
     stream_records = stream_pages = 0
     try:
+        settings = partner_center.settings()
+        cutoff = None
+        if watermark is not None and not config.full_refresh:
+            cutoff = watermark - timedelta(minutes=settings.lookback_minutes)
+        summary.cutoff = _iso(cutoff)
+        streams = _referral_streams(settings, changes=has_referrals)
+        client = partner_center.client(logger=context.log)
+        clock = time.monotonic()
         with frozen_heap(), files.page_writer() as out:
             for stream, query in streams:
                 stats = StreamStats()
@@ -159,7 +164,8 @@ def raw_referral_pages(
         )
         raise
     finally:
-        client.close()
+        if client is not None:
+            client.close()
     files.write_summary(summary)
     if summary.max_pages_reached:
         context.log.warning(

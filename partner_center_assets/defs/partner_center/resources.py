@@ -67,6 +67,8 @@ class PartnerCenter(dg.ConfigurableResource):
         }
         for field, target in simple.items():
             value = getattr(self, field)
+            if isinstance(value, str):
+                value = value.strip()
             if value not in (None, ""):
                 overrides[target] = value
         if statuses := split_list(self.referral_default_status):

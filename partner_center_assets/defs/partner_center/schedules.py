@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from partner_center_assets.defs.partner_center.console import CONSOLE_RUN_CONFIG
-from partner_center_assets.settings import Settings
+from partner_center_assets.settings import schedule_settings
 
 DAILY_JOB_NAME = "partner_center_daily_sync"
 DAILY_SCHEDULE_NAME = "partner_center_daily_schedule"
@@ -21,13 +21,13 @@ partner_center_daily_sync = dg.define_asset_job(
     config=CONSOLE_RUN_CONFIG,
 )
 
-_settings = Settings.from_env()
+_cron, _timezone = schedule_settings()
 
 partner_center_daily_schedule = dg.ScheduleDefinition(
     name=DAILY_SCHEDULE_NAME,
     job=partner_center_daily_sync,
-    cron_schedule=_settings.sync_cron,
-    execution_timezone=_settings.sync_timezone,
+    cron_schedule=_cron,
+    execution_timezone=_timezone,
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Daily Partner Center referrals sync (HUNTER_PARTNER_CENTER_SYNC_CRON / _SYNC_TIMEZONE).",
 )
