@@ -56,6 +56,16 @@ def test_password_sign_in_discovers_the_user_realm_on_the_authority_port(
     assert grants(emulator) == [("password", 200)]
 
 
+def test_every_identity_request_carries_a_client_request_id(
+    emulator: Emulator, password_settings: Callable[..., Settings]
+) -> None:
+    TokenProvider.from_settings(password_settings(emulator)).get_token()
+
+    identity = [r for r in emulator.requests if not r.is_api]
+    assert {r.path.split("/")[-1] for r in identity} >= {"openid-configuration", "token"}
+    assert all(r.client_request_id for r in identity)
+
+
 def test_password_sign_in_with_a_client_secret_is_a_confidential_client(
     emulator: Emulator, password_settings: Callable[..., Settings]
 ) -> None:

@@ -309,6 +309,24 @@ def test_an_empty_page_with_a_next_link_ends_the_stream_with_a_warning(
     assert any("empty page" in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
 
 
+def test_the_warning_that_ends_a_stream_names_the_status_request_id_and_url_of_the_last_page(
+    start_scripted_api: Callable[[], ScriptedApi], scripted_client, caplog: pytest.LogCaptureFixture
+) -> None:
+    api = start_scripted_api()
+    api.page(LIST_PATH, [record("a", None)], next_link=f"{LIST_PATH}?$skiptoken=2")
+    api.page(f"{LIST_PATH}?$skiptoken=2", [], next_link=f"{LIST_PATH}?$skiptoken=3")
+    client = scripted_client(api)
+
+    with caplog.at_level(logging.WARNING):
+        pages = list(
+            client.iter_referral_pages("discovery", QUERY, cutoff=None, max_pages=10, stats=StreamStats())
+        )
+
+    warning = next(r.getMessage() for r in caplog.records if "stopped after page" in r.getMessage())
+    assert pages[-1].url in warning
+    assert f"-> 200 (request-id {pages[-1].request_id})" in warning
+
+
 def test_a_page_without_parseable_timestamps_never_stops_the_stream(
     start_scripted_api: Callable[[], ScriptedApi], scripted_client
 ) -> None:

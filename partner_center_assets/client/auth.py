@@ -122,7 +122,7 @@ def is_microsoft_authority_host(hostname: str | None) -> bool:
 class IdentitySession(requests.Session):
     """The ``http_client`` handed to MSAL.
 
-    Two jobs MSAL cannot do itself with an explicit CA bundle and a non-default port:
+    What MSAL cannot do itself with an explicit CA bundle and a non-default port, and more:
 
     * ``verify`` is passed on every request, because requests lets ``REQUESTS_CA_BUNDLE`` override
       ``Session.verify`` but never an explicit per-request value;
@@ -130,7 +130,9 @@ class IdentitySession(requests.Session):
       ``https://{host}/common/userrealm/...``), dropping the port; a request to the authority's host
       without a port is sent to the authority's configured port;
     * transient answers (429, 5xx) and dropped connections are retried here, below MSAL, with
-      :func:`identity_retry`.
+      :func:`identity_retry`;
+    * every request carries a ``client-request-id`` (MSAL sends one only with token requests), so
+      Microsoft support can trace any of them.
     """
 
     def __init__(
@@ -172,6 +174,10 @@ class IdentitySession(requests.Session):
             kwargs["verify"] = self._ca_bundle
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self._timeout
+        headers = dict(kwargs.get("headers") or {})
+        if not any(name.lower() == "client-request-id" for name in headers):
+            headers["client-request-id"] = str(uuid.uuid4())
+        kwargs["headers"] = headers
         return super().request(method, url, *args, **kwargs)
 
 

@@ -264,27 +264,25 @@ class PartnerCenterClient:
 
             newest = newest_updated(records)
             if next_link is None:
-                self._stop(stats, stream, "no_next_link", page_number)
+                self._stop(stats, page, "no_next_link")
                 return
             if cutoff is not None and newest is not None and newest < cutoff:
-                self._stop(stats, stream, "watermark", page_number)
+                self._stop(stats, page, "watermark")
                 return
             if not records:
-                self._stop(stats, stream, "empty_page", page_number, warn=True)
+                self._stop(stats, page, "empty_page", warn=True)
                 return
             if page_number >= max_pages:
                 stats.max_pages_reached = True
-                self._stop(stats, stream, "max_pages", page_number, warn=True)
+                self._stop(stats, page, "max_pages", warn=True)
                 return
             url = resolve_next_link(next_link, self.base_url)
             if url in followed:
-                self._stop(stats, stream, "repeated_link", page_number, warn=True)
+                self._stop(stats, page, "repeated_link", warn=True)
                 return
             params = None
 
-    def _stop(
-        self, stats: StreamStats, stream: str, reason: str, page_number: int, *, warn: bool = False
-    ) -> None:
+    def _stop(self, stats: StreamStats, page: RawPage, reason: str, *, warn: bool = False) -> None:
         stats.stop_reason = reason
         messages = {
             "no_next_link": "no next link",
@@ -296,9 +294,12 @@ class PartnerCenterClient:
         }
         self._logger.log(
             logging.WARNING if warn else logging.INFO,
-            "Stream %s stopped after page %d (%d records): %s",
-            stream,
-            page_number,
+            "Stream %s stopped after page %d (%d records): %s; last page GET %s -> %s (request-id %s)",
+            page.stream,
+            page.page_number,
             stats.records,
             messages[reason],
+            page.url,
+            page.status_code,
+            page.request_id,
         )
