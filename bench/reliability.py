@@ -1286,7 +1286,7 @@ def bad_input(suite: Suite) -> CaseResult:
     if watermark and watermark[0][0] and str(watermark[0][0]) > "2100":
         case.notes.append(
             f"the watermark is now {watermark[0][0]}: a referral dated in the far future moves it there, and "
-            "every later sync stops after one page"
+            "later syncs stop early from there (the sync warns; a full refresh reads everything)"
         )
     suite.drop(db)
     if suite.long:

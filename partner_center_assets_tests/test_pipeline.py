@@ -384,3 +384,26 @@ def test_a_referral_in_both_streams_is_counted_once_and_the_other_copy_as_duplic
     assert pipeline.rows(f"SELECT name FROM partner_center_referrals WHERE id = '{closed[0]['id']}'") == [
         ("closed and renamed",)
     ]
+
+
+def test_a_referral_stamped_in_the_future_moves_the_watermark_with_a_warning_and_syncs_go_on(
+    pipeline, emulator
+):
+    referrals = discoverable(emulator.referrals)[:5]
+    emulator.set_referrals(
+        [dict(referrals[0], updatedDateTime="9999-12-31T23:59:59.9999999Z"), *referrals[1:]]
+    )
+    instance = dg.DagsterInstance.ephemeral()
+
+    first = dg.materialize(PYTHON_ASSETS, resources=pipeline.resources(), instance=instance)
+    second = dg.materialize(PYTHON_ASSETS, resources=pipeline.resources(), instance=instance)
+
+    warnings = [
+        e.user_message
+        for e in instance.all_logs(first.run_id)
+        if "ahead of this machine's clock" in e.user_message
+    ]
+    assert len(warnings) == 1 and "--full-refresh" in warnings[0]
+    assert second.success
+    watermarks = pipeline.rows("SELECT watermark FROM partner_center_sync_runs ORDER BY started_at")
+    assert [w[0].year for w in watermarks] == [9999, 9999]

@@ -387,10 +387,12 @@ def test_a_second_writer_waits_for_the_lock_then_fails_clearly(postgres_url):
     engine.dispose()
 
 
-def test_a_referral_stamped_in_the_far_future_does_not_become_the_watermark(engine):
+def test_a_referral_stamped_in_the_far_future_becomes_the_watermark_as_the_contract_says(engine):
     far_future = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
     outcome = sync(engine, row("a", updated=T0), row("b", updated=far_future))
-    assert outcome.watermark == T0
+    assert outcome.watermark == far_future
+    assert sync_writer.watermark_ahead(outcome.watermark, T0)
+    assert not sync_writer.watermark_ahead(T0 + timedelta(hours=23), T0)
     assert table(engine, "SELECT count(*) FROM partner_center_referrals") == [(2,)]
 
 

@@ -138,20 +138,26 @@ def _as_utc(value: datetime | None) -> datetime | None:
     return value.astimezone(UTC)
 
 
-WATERMARK_CLOCK_SKEW = timedelta(days=1)
+WATERMARK_AHEAD_WARNING = timedelta(days=1)
+"""How far past the clock a watermark is before the sync warns about it (``watermark_ahead``)."""
 
 
-def _newest_timestamp(frame: pd.DataFrame, now: datetime) -> datetime | None:
-    """The newest ``updatedDateTime`` fetched, ignoring any later than a day past the clock.
-
-    One referral stamped in the far future (year 9999 has been seen in hostile input) would
-    otherwise become the watermark and stop every later sync at its first page.
-    """
+def _newest_timestamp(frame: pd.DataFrame) -> datetime | None:
+    """The newest ``updatedDateTime`` fetched (CONTRACT §1: the watermark candidates)."""
     if frame.empty or "updated_at" not in frame:
         return None
-    stamps = pd.to_datetime(frame["updated_at"], utc=True)
-    newest = stamps[stamps <= pd.Timestamp(now + WATERMARK_CLOCK_SKEW)].max()
+    newest = pd.to_datetime(frame["updated_at"], utc=True).max()
     return None if pd.isna(newest) else _as_utc(newest.to_pydatetime())
+
+
+def watermark_ahead(watermark: datetime | None, now: datetime) -> bool:
+    """True when the watermark is more than a day past ``now``.
+
+    The contract takes the newest timestamp fetched as it comes, and the watermark never moves back;
+    a referral stamped in the future therefore keeps later syncs reading from there on (two pages
+    a stream) until the clock passes it, which deserves a warning and a full refresh.
+    """
+    return watermark is not None and watermark > now + WATERMARK_AHEAD_WARNING
 
 
 def write_sync(
@@ -184,7 +190,7 @@ def write_sync(
         stage_parquet(conn, "pc_stage", resolved, _stage_types(conn), only_null="skip_reason")
         _merge_referrals(conn, outcome, now, resolved)
         _link_referrals(conn, outcome, now)
-        newest = _newest_timestamp(decided, now)
+        newest = _newest_timestamp(decided)
         candidates = [w for w in (outcome.previous_watermark, newest) if w is not None]
         outcome.watermark = max(candidates) if candidates else None
         _write_run_row(conn, run, outcome, now, status="success")

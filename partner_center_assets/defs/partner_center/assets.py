@@ -18,6 +18,7 @@ from partner_center_assets.hunter_db.sync_writer import (
     record_failed_run,
     referrals_stored,
     stored_watermark,
+    watermark_ahead,
 )
 from partner_center_assets.ingest.domains import DETAILS as DOMAIN_DETAILS
 from partner_center_assets.ingest.normalize import (
@@ -350,6 +351,12 @@ def hunter_tables(context: dg.AssetExecutionContext, hunter_db: HunterDatabase, 
     with frozen_heap():
         outcome, summary = write_resolved_referrals(engine, sync_storage.files(), context.run.run_id)
     log_referral_events(context.log, outcome.actions, outcome.skips)
+    if watermark_ahead(outcome.watermark, datetime.now(UTC)):
+        context.log.warning(
+            f"The watermark {_iso(outcome.watermark)} is more than a day ahead of this machine's clock: "
+            "a fetched referral carries a future updatedDateTime, so later syncs stop early from there; "
+            "check the clock, then run `partner-center sync --full-refresh` to read everything"
+        )
     counters = outcome.counters()
     log_event(
         context.log,
