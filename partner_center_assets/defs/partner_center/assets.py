@@ -151,11 +151,11 @@ def raw_referral_pages(
                 }
                 summary.pages += stats.pages
                 summary.records += stats.records
-                stream_records = stream_pages = 0
                 summary.requests += stats.requests
                 summary.retries += stats.retries
                 summary.throttled_seconds += stats.throttled_seconds
                 summary.max_pages_reached = summary.max_pages_reached or stats.max_pages_reached
+                stream_records = stream_pages = 0  # now counted in the summary
     except Exception as exc:
         record_failed_run(
             hunter_db.engine(),
