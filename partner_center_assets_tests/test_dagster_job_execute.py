@@ -63,6 +63,15 @@ def test_a_successful_run_exits_0_with_one_json_event_per_line_on_stdout(hunter_
     assert "RUN_SUCCESS" in result.stderr
 
 
+def test_stdout_holds_only_the_structured_events_and_dbt_output_goes_to_stderr(hunter_url: str) -> None:
+    result = dagster_job_execute()
+
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert lines and all("event" in json.loads(line) for line in lines)
+    assert "Running with dbt=" in result.stderr
+
+
 def test_a_failed_run_exits_non_zero_and_says_why(hunter_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(PASSWORD, "not-the-password")
 

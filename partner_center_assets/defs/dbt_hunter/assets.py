@@ -6,8 +6,9 @@ after the sync that writes its tables.
 """
 
 import os
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+import sys
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import Any
 
@@ -72,4 +73,22 @@ def dbt_hunter_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource) ->
     target, env = dbt_target_env(url)
     context.log.info("Running dbt_hunter on the %s target", target)
     with models_build_lock(url), _profile_environment(env):
-        yield from dbt.cli(["build"], context=context).stream()
+        yield from _with_dbt_output_on_stderr(dbt.cli(["build"], context=context).stream())
+
+
+def _with_dbt_output_on_stderr(events: Iterable[Any]) -> Iterator[Any]:
+    """Pass dbt's events on, sending the console lines dagster-dbt writes for them to stderr.
+
+    dagster-dbt echoes every dbt log line to stdout, where the sync's structured events go, one JSON
+    object per line (CONTRACT §2); stdout is redirected only while dbt produces its next event.
+    """
+    iterator = iter(events)
+    while True:
+        with redirect_stdout(sys.stderr):
+            event = next(iterator, _DONE)
+        if event is _DONE:
+            return
+        yield event
+
+
+_DONE = object()
