@@ -495,6 +495,26 @@ def test_hunter_tables_that_existed_without_unique_keys_get_them_and_syncs_work(
     engine.dispose()
 
 
+def test_hunter_tables_that_existed_without_the_syncs_columns_get_them_and_syncs_work(postgres_url):
+    engine = create_hunter_engine(postgres_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE companies (id serial PRIMARY KEY, domain text, name text)"))
+        conn.execute(sa.text("CREATE TABLE leads (id serial PRIMARY KEY, domain text, owner text)"))
+        conn.execute(sa.text("CREATE TABLE domain_scan_requests (id serial PRIMARY KEY, domain text)"))
+        conn.execute(sa.text("INSERT INTO companies (domain, name) VALUES ('hunter.io', 'Hunter')"))
+    upgrade(engine)
+
+    outcome = sync(engine, row("a"), row("b", domain="fabrikam.com"))
+
+    assert (outcome.companies_inserted, outcome.leads_created, outcome.scans_requested) == (2, 2, 2)
+    assert table(engine, "SELECT domain, country FROM companies ORDER BY domain") == [
+        ("contoso.com", "US"),
+        ("fabrikam.com", "US"),
+        ("hunter.io", None),
+    ]
+    engine.dispose()
+
+
 def test_an_upgrade_over_duplicated_keys_fails_naming_the_key(postgres_url):
     engine = create_hunter_engine(postgres_url)
     with engine.begin() as conn:

@@ -24,6 +24,18 @@ def _seq_id(sequence: str) -> sa.Column:
     return sa.Column("id", sa.BigInteger, server_default=sa.text(f"nextval('{sequence}')"), primary_key=True)
 
 
+def _columns(table: str) -> set[str]:
+    """Column names of ``table`` (information_schema: DuckDB lacks the catalog SQLAlchemy inspects)."""
+    rows = op.get_bind().execute(
+        sa.text(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_name = :table AND table_schema = current_schema()"
+        ),
+        {"table": table},
+    )
+    return {row[0] for row in rows}
+
+
 def upgrade() -> None:
     is_postgres = op.get_bind().dialect.name == "postgresql"
     for sequence in ("companies_id_seq", "leads_id_seq", "domain_scan_requests_id_seq"):
@@ -117,7 +129,8 @@ def upgrade() -> None:
         sa.Column("error", sa.Text),
         if_not_exists=True,
     )
-    if is_postgres:
+    indexed = {"domain", "status"} <= _columns("domain_scan_requests") and "domain" in _columns("leads")
+    if is_postgres and indexed:
         op.create_index(
             "uq_domain_scan_requests_pending_domain",
             "domain_scan_requests",
@@ -127,6 +140,7 @@ def upgrade() -> None:
         )
         op.execute("CREATE INDEX IF NOT EXISTS ix_leads_lower_domain ON leads (lower(domain))")
         op.create_index("ix_domain_scan_requests_domain", "domain_scan_requests", ["domain"])
+    # Hunter's own tables without these columns get them, and then these indexes, from 0003.
     op.create_index("ix_partner_center_sync_runs_started_at", "partner_center_sync_runs", ["started_at"])
 
 

@@ -40,8 +40,10 @@ def upgrade() -> None:
         return  # an embedded DuckDB file is created by 0001 itself, keys included
     inspector = sa.inspect(bind)
     for table, columns, name in UNIQUE_KEYS:
-        if not _has_unique_key(inspector, table, columns):
+        present = {column["name"] for column in inspector.get_columns(table)}
+        if set(columns) <= present and not _has_unique_key(inspector, table, columns):
             op.create_index(name, table, list(columns), unique=True)
+    # A table without the key columns gets them, and then the key, from 0003.
 
 
 def downgrade() -> None:
