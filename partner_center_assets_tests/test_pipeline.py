@@ -92,6 +92,22 @@ def test_quality_checks_pass_after_a_sync(pipeline):
         assert check_result(result, name).passed, name
 
 
+def test_pending_scans_of_one_domain_in_two_cases_fail_the_duplicate_check(pipeline):
+    pipeline.run()
+    domain = pipeline.scalar("SELECT min(domain) FROM domain_scan_requests WHERE status = 'pending'")
+    with pipeline.engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO domain_scan_requests (id, domain, source, status, requested_at) "
+            f"VALUES (900001, '{domain.upper()}', 'hunter', 'pending', TIMESTAMP '2026-01-01')"
+        )
+
+    result = pipeline.run()
+
+    evaluation = check_result(result, "no_pending_scan_duplicates")
+    assert not evaluation.passed
+    assert evaluation.metadata["domains_with_duplicate_pending"].value == 1
+
+
 def test_every_stored_referral_with_a_domain_is_linked_once(pipeline):
     pipeline.run()
     unlinked = pipeline.scalar(

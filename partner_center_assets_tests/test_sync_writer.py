@@ -314,6 +314,20 @@ def test_one_pending_scan_request_per_domain(engine):
     ]
 
 
+def test_a_pending_scan_of_the_domain_in_other_case_counts_as_pending(engine):
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO domain_scan_requests (id, domain, source, status, requested_at) "
+                "VALUES (500, 'Contoso.COM', 'hunter', 'pending', :t)"
+            ),
+            {"t": T0},
+        )
+    outcome = sync(engine, row("a"))
+    assert outcome.scans_requested == 0
+    assert table(engine, "SELECT count(*) FROM domain_scan_requests") == [(1,)]
+
+
 def test_scan_is_requested_again_once_the_previous_one_is_done(engine):
     sync(engine, row("a"))
     with engine.begin() as conn:

@@ -437,7 +437,7 @@ def _link_referrals(conn: Connection, outcome: SyncOutcome, now: datetime) -> No
             f"{_explicit_ids(conn)}"
             f"SELECT {scan_id}, d.domain, :source, d.first_referral, 'pending', :now FROM pc_domains d "
             "WHERE NOT EXISTS (SELECT 1 FROM domain_scan_requests s "
-            "WHERE s.domain = d.domain AND s.status = 'pending')"
+            "WHERE lower(s.domain) = d.domain AND s.status = 'pending')"
         ),
         {"source": SCAN_SOURCE, "now": now},
     )

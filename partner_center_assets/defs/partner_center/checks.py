@@ -142,12 +142,15 @@ def one_link_per_ingested_referral(hunter_db: HunterDatabase) -> dg.AssetCheckRe
     )
 
 
-@dg.asset_check(asset="domain_scan_requests", description="At most one pending scan request per domain.")
+@dg.asset_check(
+    asset="domain_scan_requests",
+    description="At most one pending scan request per domain (domains compared lowercase).",
+)
 def no_pending_scan_duplicates(hunter_db: HunterDatabase) -> dg.AssetCheckResult:
     duplicated = _scalar(
         hunter_db,
-        "SELECT count(*) FROM (SELECT domain FROM domain_scan_requests WHERE status = 'pending' "
-        "GROUP BY domain HAVING count(*) > 1) d",
+        "SELECT count(*) FROM (SELECT lower(domain) FROM domain_scan_requests WHERE status = 'pending' "
+        "GROUP BY lower(domain) HAVING count(*) > 1) d",
     )
     return dg.AssetCheckResult(
         passed=duplicated == 0,
