@@ -22,11 +22,11 @@ REPO = Path(__file__).resolve().parents[1]
 PASSWORD = "HUNTER_PARTNER_CENTER_PASSWORD"
 
 
-def dagster_job_execute() -> subprocess.CompletedProcess[str]:
+def dagster_job_execute(*options: str) -> subprocess.CompletedProcess[str]:
     dagster = Path(sys.executable).with_name("dagster")
     command = [str(dagster), "job", "execute", "-m", "partner_center_assets.definitions"]
     return subprocess.run(
-        [*command, "-j", "partner_center_daily_sync"],
+        [*command, "-j", "partner_center_daily_sync", *options],
         cwd=REPO,
         env=dict(os.environ),
         capture_output=True,
@@ -80,3 +80,15 @@ def test_a_failed_run_exits_non_zero_and_says_why(hunter_url: str, monkeypatch: 
     assert result.returncode != 0
     assert "PartnerCenterAuthError" in result.stderr
     assert "not-the-password" not in result.stdout + result.stderr
+
+
+def test_a_run_config_of_ones_own_keeps_the_events_on_stdout(hunter_url: str, tmp_path: Path) -> None:
+    config = tmp_path / "full_refresh.yaml"
+    config.write_text("ops:\n  raw_referral_pages:\n    config:\n      full_refresh: true\n")
+
+    result = dagster_job_execute("-c", str(config))
+
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert any(json.loads(line)["event"] == SUMMARY for line in lines)
+    assert '"event"' not in result.stderr
