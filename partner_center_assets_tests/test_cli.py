@@ -10,11 +10,13 @@ import os
 import re
 from pathlib import Path
 
+import dagster as dg
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner, Result
 
 from partner_center_assets.cli import main
+from partner_center_assets.cli.runtime import DRY_RUN_TAG
 from partner_center_assets.emulator import Emulator
 from partner_center_assets.hunter_db import migrate
 from partner_center_assets.ingest.reasons import SKIP_REASONS
@@ -118,6 +120,15 @@ def test_dry_run_prints_what_would_change_and_writes_nothing(on_emulator: Emulat
     assert would["inserted"] > 0
     assert would["inserted"] + would["skipped"] == would["fetched"]
     assert row_counts(hunter_url) == dict.fromkeys(HUNTER_TABLES, 0)
+
+
+def test_a_dry_run_is_tagged_as_one_in_dagster(on_emulator: Emulator, hunter_url: str) -> None:
+    assert run("sync", "--dry-run").exit_code == 0
+
+    with dg.DagsterInstance.get() as instance:
+        (dry,) = instance.get_runs()
+
+    assert dry.tags[DRY_RUN_TAG] == "true"
 
 
 def test_sync_after_a_dry_run_writes_what_the_dry_run_announced(

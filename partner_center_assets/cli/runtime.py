@@ -32,8 +32,11 @@ def ensure_dagster_home() -> Path:
     return home
 
 
+DRY_RUN_TAG = "partner_center/dry_run"
+
+
 def run_daily_job(
-    *, full_refresh: bool = False, only: tuple[str, ...] | None = None
+    *, full_refresh: bool = False, only: tuple[str, ...] | None = None, tags: dict[str, str] | None = None
 ) -> dg.ExecuteInProcessResult:
     """Run ``partner_center_daily_sync`` as the schedule does, or only the assets named in ``only``."""
     from partner_center_assets.definitions import defs
@@ -48,7 +51,11 @@ def run_daily_job(
     selection = [dg.AssetKey(key) for key in only] if only else None
     with _instance() as instance:
         return job.execute_in_process(
-            run_config=run_config, instance=instance, raise_on_error=False, asset_selection=selection
+            run_config=run_config,
+            instance=instance,
+            raise_on_error=False,
+            asset_selection=selection,
+            tags=tags,
         )
 
 
@@ -75,9 +82,9 @@ def dry_run_sync(*, full_refresh: bool = False) -> tuple[dg.ExecuteInProcessResu
     """Fetch, normalize and resolve for real, then run the write in a transaction that is rolled back.
 
     The Hunter tables are not materialized, so the UI and the freshness policy never mistake a dry
-    run for a sync.
+    run for a sync, and the run carries the tag ``partner_center/dry_run: true``.
     """
-    result = run_daily_job(full_refresh=full_refresh, only=UPSTREAM_ASSETS)
+    result = run_daily_job(full_refresh=full_refresh, only=UPSTREAM_ASSETS, tags={DRY_RUN_TAG: "true"})
     if not result.success:
         return result, None
     engine = create_hunter_engine(Settings.from_env().database_url)
