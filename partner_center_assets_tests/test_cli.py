@@ -182,3 +182,18 @@ def test_a_failed_sync_prints_the_cause_not_the_step_wrapper(
     assert "PASSWORD was refused" in failed[0]
     assert "Error occurred while executing" not in failed[0]
     assert "a-wrong-password" not in result.output
+
+
+@pytest.mark.parametrize("command", ["current", "upgrade"])
+def test_db_commands_report_an_unreachable_database_in_one_line_without_its_password(
+    command: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HUNTER_DATABASE_URL", "postgresql+psycopg://hunter:db-secret-pw@127.0.0.1:1/hunter")
+
+    result = run("db", command)
+
+    assert result.exit_code == 1
+    masked = "postgresql+psycopg://hunter:***@127.0.0.1:1/hunter"
+    assert result.output.startswith(f"Error: {masked}: OperationalError")
+    assert "db-secret-pw" not in result.output
+    assert "Traceback" not in result.output
