@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import importlib
+import json
 
 import dagster as dg
 import pytest
 
 from partner_center_assets.definitions import defs
+from partner_center_assets.defs.dbt_hunter.assets import DbtHunterTranslator
+from partner_center_assets.defs.dbt_hunter.project import dbt_hunter_project
 from partner_center_assets.defs.partner_center.schedules import DAILY_JOB_NAME, DAILY_SCHEDULE_NAME
 
 PYTHON_KEYS = [
@@ -101,3 +104,17 @@ def test_daily_schedule_takes_cron_and_timezone_from_configuration(monkeypatch, 
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     monkeypatch.undo()
     importlib.reload(schedules)
+
+
+@pytest.mark.parametrize(
+    ("url", "kind"),
+    [("postgresql+psycopg://hunter@db.internal/hunter", "postgres"), ("duckdb:///hunter.duckdb", "duckdb")],
+)
+def test_dbt_models_show_the_kind_of_the_configured_database(monkeypatch, url, kind):
+    monkeypatch.setenv("HUNTER_DATABASE_URL", url)
+    manifest = json.loads(dbt_hunter_project.manifest_path.read_text())
+    model = "model.dbt_hunter.referral_funnel"
+
+    spec = DbtHunterTranslator().get_asset_spec(manifest, model, dbt_hunter_project)
+
+    assert spec.kinds == {"dbt", kind}

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import sqlalchemy as sa
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from partner_center_assets.dbt_target import database_url_from_env, dbt_target_env
@@ -24,7 +25,11 @@ DBT_HUNTER_GROUP = "dbt_hunter"
 
 
 class DbtHunterTranslator(DagsterDbtTranslator):
-    """Puts every dbt_hunter node in one group; sources keep the keys their YAML gives them."""
+    """Puts every dbt_hunter node in one group; sources keep the keys their YAML gives them.
+
+    The manifest is parsed with the profile's default target (DuckDB), so the warehouse kind shown
+    in the UI is taken from ``HUNTER_DATABASE_URL`` instead.
+    """
 
     def get_asset_spec(
         self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None
@@ -32,7 +37,20 @@ class DbtHunterTranslator(DagsterDbtTranslator):
         spec = super().get_asset_spec(manifest, unique_id, project)
         if self.get_resource_props(manifest, unique_id)["resource_type"] == "source":
             return spec
-        return spec.replace_attributes(group_name=DBT_HUNTER_GROUP)
+        kinds = {kind for kind in spec.kinds if kind not in WAREHOUSE_KINDS} | {_warehouse_kind()}
+        return spec.replace_attributes(group_name=DBT_HUNTER_GROUP, kinds=kinds)
+
+
+WAREHOUSE_KINDS = frozenset({"duckdb", "postgres"})
+
+
+def _warehouse_kind() -> str:
+    """``postgres`` or ``duckdb``, after the database the models are built in."""
+    try:
+        backend = sa.make_url(database_url_from_env()).get_backend_name()
+    except sa.exc.ArgumentError:
+        return "duckdb"
+    return "postgres" if backend == "postgresql" else "duckdb"
 
 
 def _manifest_path() -> Path:
