@@ -129,6 +129,7 @@ class Settings:
             value = env.get(PREFIX + name, "").strip()
             return value or None
 
+        cron, timezone = schedule_settings(env)
         return cls(
             database_url=(env.get("HUNTER_DATABASE_URL", "").strip() or default_database_url(env)),
             base_url=get("BASE_URL") or DEFAULT_BASE_URL,
@@ -149,8 +150,8 @@ class Settings:
             requests_per_minute=_int(env, PREFIX + "REQUESTS_PER_MINUTE", DEFAULT_REQUESTS_PER_MINUTE),
             lookback_minutes=_int(env, PREFIX + "LOOKBACK_MINUTES", DEFAULT_LOOKBACK_MINUTES),
             own_domains=tuple(d.lower() for d in split_list(get("OWN_DOMAINS"))),
-            sync_cron=_cron(get("SYNC_CRON") or DEFAULT_SYNC_CRON),
-            sync_timezone=_timezone(get("SYNC_TIMEZONE") or DEFAULT_SYNC_TIMEZONE),
+            sync_cron=cron,
+            sync_timezone=timezone,
         )
 
 

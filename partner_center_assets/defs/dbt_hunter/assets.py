@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, redirect_stdout
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,12 @@ import dagster as dg
 import sqlalchemy as sa
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
-from partner_center_assets.dbt_target import database_url_from_env, dbt_target_env
+from partner_center_assets.dbt_target import (
+    DUCKDB_TARGET,
+    POSTGRES_TARGET,
+    database_url_from_env,
+    dbt_target_env,
+)
 from partner_center_assets.defs.dbt_hunter.project import dbt_hunter_project
 from partner_center_assets.defs.dbt_hunter.resources import dbt_hunter_resource
 from partner_center_assets.hunter_db.lock import models_build_lock
@@ -37,20 +43,19 @@ class DbtHunterTranslator(DagsterDbtTranslator):
         spec = super().get_asset_spec(manifest, unique_id, project)
         if self.get_resource_props(manifest, unique_id)["resource_type"] == "source":
             return spec
-        kinds = {kind for kind in spec.kinds if kind not in WAREHOUSE_KINDS} | {_warehouse_kind()}
+        kinds = {kind for kind in spec.kinds if kind not in WAREHOUSE_KINDS} | {self._warehouse_kind}
         return spec.replace_attributes(group_name=DBT_HUNTER_GROUP, kinds=kinds)
 
+    @cached_property
+    def _warehouse_kind(self) -> str:
+        """The dbt target the models are built on (``duckdb`` or ``postgres``), worked out once."""
+        try:
+            return dbt_target_env()[0]
+        except (ValueError, sa.exc.ArgumentError):
+            return DUCKDB_TARGET  # the run itself reports an unusable URL
 
-WAREHOUSE_KINDS = frozenset({"duckdb", "postgres"})
 
-
-def _warehouse_kind() -> str:
-    """``postgres`` or ``duckdb``, after the database the models are built in."""
-    try:
-        backend = sa.make_url(database_url_from_env()).get_backend_name()
-    except sa.exc.ArgumentError:
-        return "duckdb"
-    return "postgres" if backend == "postgresql" else "duckdb"
+WAREHOUSE_KINDS = frozenset({DUCKDB_TARGET, POSTGRES_TARGET})
 
 
 def _manifest_path() -> Path:

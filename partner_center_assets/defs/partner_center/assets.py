@@ -107,7 +107,7 @@ def raw_referral_pages(
     )
     files = sync_storage.files()
     client: PartnerCenterClient | None = None
-    stream_records = stream_pages = 0
+    fetched_records = fetched_pages = 0
     try:
         settings = partner_center.settings()
         cutoff = None
@@ -120,13 +120,14 @@ def raw_referral_pages(
         with frozen_heap(), files.page_writer() as out:
             for stream, query in streams:
                 stats = StreamStats()
-                stream_records = stream_pages = 0
+                stream_records = 0
                 for page in client.iter_referral_pages(
                     stream, query, cutoff=cutoff, max_pages=settings.max_pages, stats=stats
                 ):
                     out.write(files.page_line(stream, page.page_number, page.records, page.content))
                     stream_records += len(page.records)
-                    stream_pages = page.page_number
+                    fetched_records += len(page.records)
+                    fetched_pages += 1
                     log_event(
                         context.log,
                         FETCHED,
@@ -155,13 +156,12 @@ def raw_referral_pages(
                 summary.retries += stats.retries
                 summary.throttled_seconds += stats.throttled_seconds
                 summary.max_pages_reached = summary.max_pages_reached or stats.max_pages_reached
-                stream_records = stream_pages = 0  # now counted in the summary
     except Exception as exc:
         record_failed_run(
             hunter_db.engine(),
-            SyncRunInfo(run_id=context.run.run_id, started_at=started, pages=summary.pages + stream_pages),
+            SyncRunInfo(run_id=context.run.run_id, started_at=started, pages=fetched_pages),
             str(exc),
-            fetched=summary.records + stream_records,
+            fetched=fetched_records,
         )
         raise
     finally:

@@ -11,6 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from partner_center_assets.hunter_db.existing_tables import column_names, ensure_lookup_indexes
+
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -22,18 +24,6 @@ TS = sa.DateTime(timezone=True)
 
 def _seq_id(sequence: str) -> sa.Column:
     return sa.Column("id", sa.BigInteger, server_default=sa.text(f"nextval('{sequence}')"), primary_key=True)
-
-
-def _columns(table: str) -> set[str]:
-    """Column names of ``table`` (information_schema: DuckDB lacks the catalog SQLAlchemy inspects)."""
-    rows = op.get_bind().execute(
-        sa.text(
-            "SELECT column_name FROM information_schema.columns "
-            "WHERE table_name = :table AND table_schema = current_schema()"
-        ),
-        {"table": table},
-    )
-    return {row[0] for row in rows}
 
 
 def upgrade() -> None:
@@ -129,17 +119,9 @@ def upgrade() -> None:
         sa.Column("error", sa.Text),
         if_not_exists=True,
     )
-    indexed = {"domain", "status"} <= _columns("domain_scan_requests") and "domain" in _columns("leads")
-    if is_postgres and indexed:
-        op.create_index(
-            "uq_domain_scan_requests_pending_domain",
-            "domain_scan_requests",
-            ["domain"],
-            unique=True,
-            postgresql_where=sa.text("status = 'pending'"),
-        )
-        op.execute("CREATE INDEX IF NOT EXISTS ix_leads_lower_domain ON leads (lower(domain))")
-        op.create_index("ix_domain_scan_requests_domain", "domain_scan_requests", ["domain"])
+    scans_indexable = {"domain", "status"} <= column_names("domain_scan_requests")
+    if is_postgres and scans_indexable and "domain" in column_names("leads"):
+        ensure_lookup_indexes()
     # Hunter's own tables without these columns get them, and then these indexes, from 0003.
     op.create_index("ix_partner_center_sync_runs_started_at", "partner_center_sync_runs", ["started_at"])
 

@@ -15,35 +15,18 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from partner_center_assets.hunter_db.existing_tables import UNIQUE_KEYS, ensure_unique_keys
+
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
 depends_on = None
 
-UNIQUE_KEYS = (
-    ("companies", ("domain",), "ux_companies_domain"),
-    ("leads", ("source", "external_id"), "ux_leads_source_external_id"),
-)
-
-
-def _has_unique_key(inspector: sa.Inspector, table: str, columns: tuple[str, ...]) -> bool:
-    wanted = set(columns)
-    keys = [set(c["column_names"]) for c in inspector.get_unique_constraints(table)]
-    keys += [set(i["column_names"]) for i in inspector.get_indexes(table) if i.get("unique")]
-    keys.append(set(inspector.get_pk_constraint(table).get("constrained_columns") or ()))
-    return wanted in keys
-
 
 def upgrade() -> None:
-    bind = op.get_bind()
-    if bind.dialect.name != "postgresql":
+    if op.get_bind().dialect.name != "postgresql":
         return  # an embedded DuckDB file is created by 0001 itself, keys included
-    inspector = sa.inspect(bind)
-    for table, columns, name in UNIQUE_KEYS:
-        present = {column["name"] for column in inspector.get_columns(table)}
-        if set(columns) <= present and not _has_unique_key(inspector, table, columns):
-            op.create_index(name, table, list(columns), unique=True)
-    # A table without the key columns gets them, and then the key, from 0003.
+    ensure_unique_keys()  # a table without the key columns gets them, and then the key, from 0003
 
 
 def downgrade() -> None:
