@@ -25,6 +25,7 @@ DEFAULT_TOP = 200
 DEFAULT_MAX_PAGES = 10
 DEFAULT_REQUESTS_PER_MINUTE = 60
 DEFAULT_LOOKBACK_MINUTES = 60
+DEFAULT_RETRY_BUDGET_SECONDS = 900
 DEFAULT_SYNC_CRON = "0 6 * * *"
 DEFAULT_SYNC_TIMEZONE = "UTC"
 TOKEN_CACHE_FILENAME = "partner_center_token_cache.json"
@@ -97,6 +98,7 @@ class Settings:
     max_pages: int = DEFAULT_MAX_PAGES
     requests_per_minute: int = DEFAULT_REQUESTS_PER_MINUTE
     lookback_minutes: int = DEFAULT_LOOKBACK_MINUTES
+    retry_budget_seconds: int = DEFAULT_RETRY_BUDGET_SECONDS
     own_domains: tuple[str, ...] = ()
     sync_cron: str = DEFAULT_SYNC_CRON
     sync_timezone: str = DEFAULT_SYNC_TIMEZONE
@@ -110,6 +112,7 @@ class Settings:
             ("MAX_PAGES", self.max_pages, 1),
             ("REQUESTS_PER_MINUTE", self.requests_per_minute, 0),
             ("LOOKBACK_MINUTES", self.lookback_minutes, 0),
+            ("RETRY_BUDGET_SECONDS", self.retry_budget_seconds, 0),
         ):
             if value < minimum:
                 what = "a positive whole number" if minimum else "0 or a positive whole number"
@@ -149,6 +152,7 @@ class Settings:
             max_pages=_int(env, PREFIX + "MAX_PAGES", DEFAULT_MAX_PAGES),
             requests_per_minute=_int(env, PREFIX + "REQUESTS_PER_MINUTE", DEFAULT_REQUESTS_PER_MINUTE),
             lookback_minutes=_int(env, PREFIX + "LOOKBACK_MINUTES", DEFAULT_LOOKBACK_MINUTES),
+            retry_budget_seconds=_int(env, PREFIX + "RETRY_BUDGET_SECONDS", DEFAULT_RETRY_BUDGET_SECONDS),
             own_domains=tuple(d.lower() for d in split_list(get("OWN_DOMAINS"))),
             sync_cron=cron,
             sync_timezone=timezone,

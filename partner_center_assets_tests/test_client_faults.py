@@ -122,6 +122,47 @@ def test_persistent_429_raises_a_rate_limit_error_naming_the_request(emulator: E
     assert f"{emulator.base_url}{LIST_PATH}" in str(raised.value)
 
 
+def test_the_retry_budget_ends_a_storm_before_the_attempts_run_out(
+    emulator: Emulator, password_settings, open_client, fake_time: FakeTime
+) -> None:
+    emulator.add_fault(Fault("status", status=429, retry_after="30", count=None))
+    client = open_client(password_settings(emulator, retry_budget_seconds=75), max_attempts=6)
+
+    with pytest.raises(PartnerCenterRateLimitError) as raised:
+        read_all(client)
+
+    assert fake_time.sleeps == [30.0, 30.0]
+    assert len(emulator.api_requests()) == 3
+    assert "HUNTER_PARTNER_CENTER_RETRY_BUDGET_SECONDS (75)" in str(raised.value)
+    assert "waited 60 s" in str(raised.value)
+
+
+def test_the_retry_budget_is_shared_by_every_page_of_a_sync(
+    emulator: Emulator, password_settings, open_client, fake_time: FakeTime
+) -> None:
+    client = open_client(password_settings(emulator, retry_budget_seconds=50))
+    emulator.add_fault(Fault("status", status=503, retry_after="20", count=2))
+    first = next(client.iter_referral_pages("discovery", QUERY, cutoff=None, max_pages=10))
+    emulator.add_fault(Fault("status", status=503, retry_after="20", count=2))
+
+    with pytest.raises(PartnerCenterError) as raised:
+        read_all(client)
+
+    assert first.attempts == 3
+    assert fake_time.sleeps == [20.0, 20.0]
+    assert "RETRY_BUDGET_SECONDS" in str(raised.value)
+
+
+def test_a_storm_within_the_retry_budget_recovers(
+    emulator: Emulator, password_settings, open_client, fake_time: FakeTime
+) -> None:
+    emulator.add_fault(Fault("status", status=429, retry_after="30", count=3))
+    client = open_client(password_settings(emulator, retry_budget_seconds=90))
+
+    assert len(read_all(client)) == 250
+    assert fake_time.sleeps == [30.0, 30.0, 30.0]
+
+
 def test_5xx_without_retry_after_backs_off_with_jitter_and_recovers(
     emulator: Emulator, reader, fake_time: FakeTime
 ) -> None:

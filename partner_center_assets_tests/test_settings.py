@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from partner_center_assets.defs.partner_center.resources import PartnerCenter
+from partner_center_assets.defs.partner_center.resources import PartnerCenter, partner_center_from_env
 from partner_center_assets.settings import DEFAULT_STATUS, PREFIX, Settings
 
 
@@ -14,6 +14,7 @@ def test_unset_variables_take_the_contract_defaults() -> None:
     assert (settings.direction, settings.statuses, settings.top) == ("Incoming", ("Active",), 200)
     assert (settings.max_pages, settings.requests_per_minute, settings.lookback_minutes) == (10, 60, 60)
     assert settings.base_url == "https://api.partner.microsoft.com"
+    assert settings.retry_budget_seconds == 900
 
 
 def test_a_status_list_of_only_commas_counts_as_unset() -> None:
@@ -27,6 +28,7 @@ def test_a_status_list_of_only_commas_counts_as_unset() -> None:
         ("MAX_PAGES", "0"),
         ("REQUESTS_PER_MINUTE", "-5"),
         ("LOOKBACK_MINUTES", "-5"),
+        ("RETRY_BUDGET_SECONDS", "-1"),
         ("REFERRAL_DEFAULT_TOP", "abc"),
         ("BASE_URL", "not a url"),
         ("BASE_URL", "ftp://api.partner.microsoft.com"),
@@ -53,3 +55,11 @@ def test_the_resource_trims_values_as_the_environment_reader_does(monkeypatch: p
 
     assert PartnerCenter(referral_default_direction=" Incoming ").settings().direction == "Incoming"
     assert Settings.from_env().direction == "Incoming"
+
+
+def test_the_resource_binds_the_retry_budget_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(PREFIX + "RETRY_BUDGET_SECONDS", "120")
+
+    resource = partner_center_from_env().process_config_and_initialize()
+
+    assert resource.settings().retry_budget_seconds == 120

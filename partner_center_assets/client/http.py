@@ -9,7 +9,8 @@ What is retried: 429, 5xx, connection errors and timeouts, and 2xx bodies that a
 JSON or not the expected shape. What is not: TLS verification failures (configuration, not weather),
 other 4xx, redirects (never followed, so the bearer token cannot travel to another host). A 401 gets
 one forced token refresh and one more try within the same attempt; 401 or 403 after that is a
-:class:`PartnerCenterAuthError`.
+:class:`PartnerCenterAuthError`. A retry budget caps what one transport (one sync) may spend waiting in
+all, so a long 429 storm fails the run in minutes instead of holding it for hours.
 """
 
 from __future__ import annotations
@@ -162,6 +163,7 @@ class _CallState:
     counters: CallCounters
     attempts: int = 0
     refreshed: bool = False
+    over_budget: bool = False
 
 
 def response_request_id(response: requests.Response) -> str | None:
@@ -200,12 +202,15 @@ class ApiTransport:
         max_attempts: int = 6,
         backoff_base: float = 1.0,
         max_retry_after: float = 60.0,
+        retry_budget_s: float | None = None,
         requests_per_minute: int = 0,
         logger: logging.Logger | None = None,
         session: requests.Session | None = None,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
+        if retry_budget_s is not None and retry_budget_s < 0:
+            raise ValueError("retry_budget_s must be 0 or more")
         self._tokens = token_provider
         self._verify = ca_bundle
         self._timeout = timeout
@@ -213,6 +218,8 @@ class ApiTransport:
         self._clock = clock
         self._max_attempts = max_attempts
         self._max_retry_after = max_retry_after
+        self._retry_budget_s = retry_budget_s
+        self._waited_total_s = 0.0
         self._jitter = tenacity.wait_random_exponential(multiplier=backoff_base, max=max_retry_after)
         self._pacer = RequestPacer(requests_per_minute, sleep=sleep, clock=clock)
         self._logger = logger or logging.getLogger("partner_center_assets.client.http")
@@ -221,6 +228,11 @@ class ApiTransport:
 
     def close(self) -> None:
         self._session.close()
+
+    @property
+    def waited_total_s(self) -> float:
+        """Seconds this transport has slept before retries, over every call so far."""
+        return self._waited_total_s
 
     def get_json(
         self,
@@ -238,10 +250,21 @@ class ApiTransport:
         state = _CallState(counters=counters if counters is not None else CallCounters())
         started = self._clock()
 
+        def stop(retry_state: tenacity.RetryCallState) -> bool:
+            """After ``max_attempts``, or when the next wait (computed before ``stop``) passes the budget."""
+            if retry_state.attempt_number >= self._max_attempts:
+                return True
+            budget = self._retry_budget_s
+            state.over_budget = (
+                budget is not None and self._waited_total_s + retry_state.upcoming_sleep > budget
+            )
+            return state.over_budget
+
         def before_sleep(retry_state: tenacity.RetryCallState) -> None:
             failure = retry_state.outcome.exception() if retry_state.outcome else None
             state.counters.retries += 1
             state.counters.waited_s += retry_state.upcoming_sleep
+            self._waited_total_s += retry_state.upcoming_sleep
             if isinstance(failure, _RetryableFailure):
                 self._logger.warning(
                     "GET %s -> %s (request-id %s); retry %d of %d in %.2fs",
@@ -254,7 +277,7 @@ class ApiTransport:
                 )
 
         retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(self._max_attempts),
+            stop=stop,
             wait=self._wait,
             retry=tenacity.retry_if_exception_type(_RetryableFailure),
             sleep=self._sleep,
@@ -264,7 +287,7 @@ class ApiTransport:
         try:
             response: ApiResponse = retrying(self._attempt, url, params, check_body, state)
         except _RetryableFailure as failure:
-            raise self._exhausted(failure, state.attempts) from None
+            raise self._exhausted(failure, state.attempts, over_budget=state.over_budget) from None
         return ApiResponse(
             url=response.url,
             status_code=response.status_code,
@@ -423,12 +446,20 @@ class ApiTransport:
             )
         return f"Partner Center denied access: 403 for {where}{detail}. {ROLE_HINT}.{app_only}"
 
-    def _exhausted(self, failure: _RetryableFailure, attempts: int) -> PartnerCenterError:
+    def _exhausted(
+        self, failure: _RetryableFailure, attempts: int, *, over_budget: bool
+    ) -> PartnerCenterError:
         where = f"GET {failure.url} (request-id {failure.request_id})"
+        budget = (
+            f"; gave up because this sync's retries have waited {self._waited_total_s:.0f} s and the next "
+            f"wait would pass HUNTER_PARTNER_CENTER_RETRY_BUDGET_SECONDS ({self._retry_budget_s:g})"
+            if over_budget
+            else ""
+        )
         if failure.kind == "throttled":
             return PartnerCenterRateLimitError(
-                f"Partner Center still answered 429 after {attempts} attempts: {where}; try again later "
-                "or lower HUNTER_PARTNER_CENTER_REQUESTS_PER_MINUTE",
+                f"Partner Center still answered 429 after {attempts} attempts: {where}{budget}; try again "
+                "later or lower HUNTER_PARTNER_CENTER_REQUESTS_PER_MINUTE",
                 status_code=failure.status_code,
                 request_id=failure.request_id,
                 url=failure.url,
@@ -439,6 +470,7 @@ class ApiTransport:
             message = f"Partner Center answered {failure.detail} after {attempts} attempts: {where}"
         else:
             message = f"Partner Center still answered {failure.detail} after {attempts} attempts: {where}"
+        message += budget
         return PartnerCenterError(
             message, status_code=failure.status_code, request_id=failure.request_id, url=failure.url
         )

@@ -172,6 +172,7 @@ class PartnerCenterClient:
             max_attempts=max_attempts,
             backoff_base=backoff_base,
             max_retry_after=max_retry_after,
+            retry_budget_s=settings.retry_budget_seconds,
             requests_per_minute=settings.requests_per_minute,
             logger=logger,
         )

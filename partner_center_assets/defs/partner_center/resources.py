@@ -41,6 +41,7 @@ class PartnerCenter(dg.ConfigurableResource):
     max_pages: int | None = None
     requests_per_minute: int | None = None
     lookback_minutes: int | None = None
+    retry_budget_seconds: int | None = None
     own_domains: str | None = None
 
     def settings(self) -> Settings:
@@ -64,6 +65,7 @@ class PartnerCenter(dg.ConfigurableResource):
             "max_pages": "max_pages",
             "requests_per_minute": "requests_per_minute",
             "lookback_minutes": "lookback_minutes",
+            "retry_budget_seconds": "retry_budget_seconds",
         }
         for field, target in simple.items():
             value = getattr(self, field)
@@ -142,6 +144,7 @@ _PARTNER_CENTER_FIELDS: dict[str, tuple[str, bool]] = {
     "max_pages": ("MAX_PAGES", True),
     "requests_per_minute": ("REQUESTS_PER_MINUTE", True),
     "lookback_minutes": ("LOOKBACK_MINUTES", True),
+    "retry_budget_seconds": ("RETRY_BUDGET_SECONDS", True),
     "own_domains": ("OWN_DOMAINS", False),
 }
 
