@@ -17,6 +17,7 @@ from partner_center_assets.client import AuthMethod, TokenProvider
 from partner_center_assets.emulator import Emulator, Fault
 from partner_center_assets.hunter_db import migrate
 from partner_center_assets.settings import Settings
+from partner_center_assets_tests.token_cache_files import age_refresh_tokens
 
 DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 
@@ -118,6 +119,20 @@ def test_doctor_passes_every_check_on_a_healthy_setup(
     assert emulator.api_requests()[0].query["$top"] == "1"
     assert migrate.head_revision() in lines[3]
     assert emulator.password not in result.output
+
+
+def test_doctor_tells_how_long_the_cached_sign_in_went_unused(
+    emulator: Emulator, environment: dict[str, str | None]
+) -> None:
+    CliRunner().invoke(login, env=environment)
+    age_refresh_tokens(Path(str(environment["HUNTER_PARTNER_CENTER_TOKEN_CACHE"])), days=12)
+
+    result = CliRunner().invoke(doctor, env=migrated(environment))
+
+    token_line = result.output.splitlines()[1]
+    assert result.exit_code == 0, result.output
+    assert token_line.startswith("OK   token: acquired by token_cache")
+    assert "unused 12 days (it expires after 90)" in token_line
 
 
 def test_doctor_fails_without_a_sign_in_method_and_says_what_to_do(

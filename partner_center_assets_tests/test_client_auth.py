@@ -20,6 +20,7 @@ from partner_center_assets.client import (
 )
 from partner_center_assets.emulator import Emulator, Fault
 from partner_center_assets.settings import Settings
+from partner_center_assets_tests.token_cache_files import age_refresh_tokens
 
 pytest_plugins = ["partner_center_assets_tests.emulator_fixtures"]
 pytestmark = pytest.mark.filterwarnings("ignore:This API has been deprecated:DeprecationWarning")
@@ -154,6 +155,45 @@ def test_a_later_run_refreshes_silently_from_the_cache(
     assert later.get_token()
     assert later.method == AuthMethod.TOKEN_CACHE
     assert grants(emu) == [("password", 200), ("refresh_token", 200)]
+
+
+def test_the_cached_sign_in_tells_how_long_it_went_unused(
+    start_emulator: Callable[..., Emulator],
+    password_settings: Callable[..., Settings],
+    emulator_settings: Callable[..., Settings],
+) -> None:
+    emu = start_emulator(access_token_lifetime=SHORT_LIFETIME)
+    cache = Path(signed_in(password_settings(emu)).cache_path)
+    age_refresh_tokens(cache, days=75)
+    later = TokenProvider.from_settings(emulator_settings(emu))
+
+    assert later.refresh_token_idle_days() == 75.0
+    assert later.get_token()
+    assert later.refresh_token_idle_days() == 0.0
+
+
+def test_without_a_cached_sign_in_there_is_no_idle_time(
+    emulator: Emulator, password_settings: Callable[..., Settings]
+) -> None:
+    assert TokenProvider.from_settings(password_settings(emulator)).refresh_token_idle_days() is None
+
+
+def test_a_refused_cached_sign_in_says_how_long_it_had_gone_unused(
+    start_emulator: Callable[..., Emulator],
+    password_settings: Callable[..., Settings],
+    emulator_settings: Callable[..., Settings],
+) -> None:
+    emu = start_emulator(access_token_lifetime=SHORT_LIFETIME)
+    age_refresh_tokens(Path(signed_in(password_settings(emu)).cache_path), days=93)
+    emu.revoke_refresh_tokens()
+    provider = TokenProvider.from_settings(emulator_settings(emu))
+
+    with pytest.raises(PartnerCenterAuthError) as raised:
+        provider.get_token()
+
+    assert "last used 93 days ago" in str(raised.value)
+    assert "90 days without use" in str(raised.value)
+    assert "partner-center login" in str(raised.value)
 
 
 def test_a_revoked_cached_refresh_token_falls_back_to_the_next_method_and_replaces_the_cache(

@@ -25,6 +25,7 @@ from partner_center_assets_tests.pipeline_harness import (
     metadata_of,
     point_at_emulator,
 )
+from partner_center_assets_tests.token_cache_files import age_refresh_tokens
 
 COUNT = 260
 LATER = datetime.now(UTC) + timedelta(days=1)
@@ -400,6 +401,23 @@ def test_a_referral_in_both_streams_is_counted_once_and_the_other_copy_as_duplic
     assert pipeline.rows(f"SELECT name FROM partner_center_referrals WHERE id = '{closed[0]['id']}'") == [
         ("closed and renamed",)
     ]
+
+
+def test_a_sync_records_how_long_the_cached_sign_in_went_unused_and_warns_before_it_lapses(
+    pipeline, emulator, tmp_path
+):
+    emulator.set_referrals(discoverable(emulator.referrals)[:5])
+    instance = dg.DagsterInstance.ephemeral()
+    first = dg.materialize(PYTHON_ASSETS, resources=pipeline.resources(), instance=instance)
+    age_refresh_tokens(tmp_path / "token_cache.json", days=70)
+
+    second = dg.materialize(PYTHON_ASSETS, resources=pipeline.resources(), instance=instance)
+
+    assert "sign_in_idle_days" not in metadata_of(first, "raw_referral_pages")
+    assert metadata_of(second, "raw_referral_pages")["sign_in_idle_days"] == 70.0
+    logs = instance.all_logs(second.run_id)
+    warnings = [e.user_message for e in logs if "not been used for" in e.user_message]
+    assert len(warnings) == 1 and "partner-center login" in warnings[0]
 
 
 def test_a_referral_stamped_in_the_future_moves_the_watermark_with_a_warning_and_syncs_go_on(

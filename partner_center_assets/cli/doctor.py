@@ -20,6 +20,7 @@ from partner_center_assets.client import (
     TokenProvider,
     build_referral_query,
 )
+from partner_center_assets.client.auth import REFRESH_TOKEN_IDLE_LIMIT_DAYS
 from partner_center_assets.hunter_db.engine import create_hunter_engine
 from partner_center_assets.settings import Settings
 
@@ -63,10 +64,17 @@ def check_token(provider: TokenProvider | None) -> CheckResult:
     if provider is None:
         return CheckResult("token", False, "skipped: configuration incomplete")
     try:
+        idle = provider.refresh_token_idle_days()
         provider.get_token()
     except PartnerCenterError as exc:
         return CheckResult("token", False, str(exc))
-    return CheckResult("token", True, f"acquired by {provider.method}")
+    detail = f"acquired by {provider.method}"
+    if idle is not None:
+        detail += (
+            f"; the cached refresh token had been unused {idle:g} days "
+            f"(it expires after {REFRESH_TOKEN_IDLE_LIMIT_DAYS})"
+        )
+    return CheckResult("token", True, detail)
 
 
 def check_api(settings: Settings, client: PartnerCenterClient | None, token_ok: bool) -> CheckResult:

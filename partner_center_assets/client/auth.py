@@ -18,11 +18,13 @@ by their ``error`` and ``error_description`` only.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,8 @@ from .errors import PartnerCenterAuthError, PartnerCenterError
 
 SCOPES = [SCOPE]
 LOGIN_HINT = "run `partner-center login` to sign in again"
+REFRESH_TOKEN_IDLE_LIMIT_DAYS = 90
+"""Entra ID refresh tokens expire after this many days without use."""
 
 MICROSOFT_AUTHORITY_HOSTS = frozenset(
     {
@@ -350,6 +354,28 @@ class TokenProvider:
                     return account.get("username") or None
             return None
 
+    def refresh_token_renewed_at(self) -> datetime | None:
+        """When the cache's refresh token for this app was last issued, i.e. last used to sign in.
+
+        Entra ID refresh tokens die after 90 days without use; the age of this one is how long the
+        daily run has gone without signing in. None when the cache holds none (or no date for it).
+        """
+        with self._lock:
+            stamps: list[int] = []
+            for entry in self._token_cache().search(msal.TokenCache.CredentialType.REFRESH_TOKEN):
+                if entry.get("client_id") != self._client_id:
+                    continue
+                if entry.get("environment", "").lower() != self._authority_host:
+                    continue
+                with contextlib.suppress(TypeError, ValueError):
+                    stamps.append(int(entry.get("last_modification_time")))
+            return datetime.fromtimestamp(max(stamps), UTC) if stamps else None
+
+    def refresh_token_idle_days(self, now: datetime | None = None) -> float | None:
+        """Days, to one decimal, since the cached sign-in was last used; ``None`` when there is none."""
+        renewed = self.refresh_token_renewed_at() if AuthMethod.TOKEN_CACHE in self.candidates() else None
+        return None if renewed is None else _days_since(renewed, now)
+
     def get_token(self, force_refresh: bool = False) -> str:
         """An access token; ``force_refresh`` skips cached access tokens (after a 401)."""
         with self._lock:
@@ -371,8 +397,8 @@ class TokenProvider:
                         raise PartnerCenterAuthError(self._refused_message(method, refused.detail)) from None
                     if not remaining:
                         raise PartnerCenterAuthError(
-                            f"The {_label(method)} was refused ({refused.detail}) and no other sign-in "
-                            f"method is configured: {LOGIN_HINT}"
+                            f"The {_label(method)} was refused ({refused.detail}){self._idle_note(method)}"
+                            f" and no other sign-in method is configured: {LOGIN_HINT}"
                         ) from None
                     self._logger.warning(
                         "The %s was refused (%s); trying %s instead",
@@ -571,6 +597,16 @@ class TokenProvider:
                 "check HUNTER_PARTNER_CENTER_AUTHORITY_HOST and HUNTER_PARTNER_CENTER_TENANT_ID"
             ) from None
 
+    def _idle_note(self, method: AuthMethod) -> str:
+        """Why a cached refresh token may have died: how long it had gone unused, when that is known."""
+        renewed = self.refresh_token_renewed_at() if method is AuthMethod.TOKEN_CACHE else None
+        if renewed is None:
+            return ""
+        return (
+            f"; it was last used {_days_since(renewed):g} days ago, and refresh tokens expire after "
+            f"{REFRESH_TOKEN_IDLE_LIMIT_DAYS} days without use"
+        )
+
     def _refused_message(self, method: AuthMethod, detail: str) -> str:
         if method is AuthMethod.PASSWORD:
             return (
@@ -593,6 +629,11 @@ class TokenProvider:
             "No Partner Center sign-in is configured: run `partner-center login` (device code), or set "
             "HUNTER_PARTNER_CENTER_REFRESH_TOKEN, or HUNTER_PARTNER_CENTER_USERNAME and _PASSWORD"
         )
+
+
+def _days_since(moment: datetime, now: datetime | None = None) -> float:
+    """Whole and tenth days from ``moment`` to ``now`` (never negative, whatever the clocks say)."""
+    return round(max(((now or datetime.now(UTC)) - moment).total_seconds(), 0.0) / 86400, 1)
 
 
 def _label(method: AuthMethod) -> str:

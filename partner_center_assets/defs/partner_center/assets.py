@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from partner_center_assets.client import PartnerCenterClient, StreamStats, build_referral_query
+from partner_center_assets.client.auth import REFRESH_TOKEN_IDLE_LIMIT_DAYS
 from partner_center_assets.defs.partner_center import previews
 from partner_center_assets.defs.partner_center.events import FETCHED, SUMMARY, log_event, log_referral_events
 from partner_center_assets.defs.partner_center.resources import HunterDatabase, PartnerCenter, SyncStorage
@@ -37,6 +38,8 @@ from partner_center_assets.sync_files import FetchSummary, arrow_schema
 from partner_center_assets.sync_step import write_resolved_referrals
 
 GROUP = "partner_center"
+SIGN_IN_IDLE_WARN_DAYS = 60
+"""A cached sign-in unused this long gets a warning; Entra ID lets it lapse at 90 days."""
 NORMALIZED_SCHEMA = arrow_schema(NORMALIZED_DTYPES)
 RESOLVED_SCHEMA = arrow_schema(RESOLVED_DTYPES)
 
@@ -65,6 +68,19 @@ def _share(done: int, total: int | None) -> float | None:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
+
+
+def _sign_in_idle_days(client: PartnerCenterClient, log: dg.DagsterLogManager) -> float | None:
+    """How long the cached sign-in had gone unused before this run; a warning well before it dies."""
+    idle_of = getattr(client.token_provider, "refresh_token_idle_days", None)
+    idle = idle_of() if callable(idle_of) else None
+    if idle is not None and idle >= SIGN_IN_IDLE_WARN_DAYS:
+        log.warning(
+            f"The cached sign-in had not been used for {idle:g} days; refresh tokens expire after "
+            f"{REFRESH_TOKEN_IDLE_LIMIT_DAYS} days without use. If this sync fails to sign in, "
+            "run `partner-center login`"
+        )
+    return idle
 
 
 def _referral_streams(settings: Settings, *, changes: bool) -> list[tuple[str, dict[str, str]]]:
@@ -116,6 +132,7 @@ def raw_referral_pages(
         summary.cutoff = _iso(cutoff)
         streams = _referral_streams(settings, changes=has_referrals)
         client = partner_center.client(logger=context.log)
+        idle_days = _sign_in_idle_days(client, context.log)
         clock = time.monotonic()
         with frozen_heap(), files.page_writer() as out:
             for stream, query in streams:
@@ -189,6 +206,8 @@ def raw_referral_pages(
         stream_stats = summary.streams.get(stream, {})
         metadata[f"{stream}_pages"] = int(stream_stats.get("pages", 0))
         metadata[f"{stream}_records"] = int(stream_stats.get("records", 0))
+    if idle_days is not None:
+        metadata["sign_in_idle_days"] = idle_days
     if watermark is not None:
         metadata["watermark_before"] = dg.MetadataValue.timestamp(watermark)
     if cutoff is not None:
