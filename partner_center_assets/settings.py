@@ -100,6 +100,8 @@ class Settings:
     lookback_minutes: int = DEFAULT_LOOKBACK_MINUTES
     retry_budget_seconds: int = DEFAULT_RETRY_BUDGET_SECONDS
     own_domains: tuple[str, ...] = ()
+    extra_consumer_domains: tuple[str, ...] = ()
+    allowed_domains: tuple[str, ...] = ()
     sync_cron: str = DEFAULT_SYNC_CRON
     sync_timezone: str = DEFAULT_SYNC_TIMEZONE
 
@@ -154,6 +156,8 @@ class Settings:
             lookback_minutes=_int(env, PREFIX + "LOOKBACK_MINUTES", DEFAULT_LOOKBACK_MINUTES),
             retry_budget_seconds=_int(env, PREFIX + "RETRY_BUDGET_SECONDS", DEFAULT_RETRY_BUDGET_SECONDS),
             own_domains=tuple(d.lower() for d in split_list(get("OWN_DOMAINS"))),
+            extra_consumer_domains=tuple(d.lower() for d in split_list(get("EXTRA_CONSUMER_DOMAINS"))),
+            allowed_domains=tuple(d.lower() for d in split_list(get("ALLOWED_DOMAINS"))),
             sync_cron=cron,
             sync_timezone=timezone,
         )

@@ -327,3 +327,34 @@ def test_the_ascii_fast_path_agrees_with_full_uts46_processing(host: str) -> Non
     except (UnicodeError, ValueError):
         actual = None
     assert actual == expected
+
+
+def test_extra_consumer_domains_are_rejected_as_consumer_mail() -> None:
+    resolver = DomainResolver(extra_consumer_domains=["Regional-ISP.net", "freemail.co.uk"])
+
+    assert resolver.explain("sue@regional-isp.net", kind="email") == (None, "consumer_domain")
+    assert resolver.explain("sue@mx.freemail.co.uk", kind="email") == (None, "consumer_domain")
+    assert resolver.explain("sue@contoso.com", kind="email") == ("contoso.com", "resolved")
+
+
+def test_an_allowed_domain_is_a_customer_although_a_shipped_list_names_it() -> None:
+    resolver = DomainResolver(allowed_domains=["zoho.com", "mailinator.com"])
+
+    assert resolver.explain("sue@zoho.com", kind="email") == ("zoho.com", "resolved")
+    assert resolver.explain("https://www.mailinator.com", kind="url") == ("mailinator.com", "resolved")
+    assert DomainResolver().explain("sue@zoho.com", kind="email") == (None, "consumer_domain")
+
+
+def test_allowing_a_domain_never_lets_microsoft_or_the_partner_itself_through() -> None:
+    resolver = DomainResolver([OWN], allowed_domains=["microsoft.com", OWN])
+
+    assert resolver.explain("seller@microsoft.com", kind="email") == (None, "microsoft_domain")
+    assert resolver.explain(f"me@{OWN}", kind="email") == (None, "own_domain")
+
+
+def test_the_list_overrides_are_counted_beside_the_list_versions() -> None:
+    versions = DomainResolver(
+        extra_consumer_domains=["a.com", "b.com"], allowed_domains=["zoho.com"]
+    ).list_versions
+
+    assert (versions["extra_consumer_domains"], versions["allowed_domains"]) == ("2", "1")

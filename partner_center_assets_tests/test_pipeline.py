@@ -403,6 +403,27 @@ def test_a_referral_in_both_streams_is_counted_once_and_the_other_copy_as_duplic
     ]
 
 
+def test_the_domain_list_overrides_are_read_from_the_environment(pipeline, emulator, monkeypatch):
+    first, second = (
+        dict(
+            copy.deepcopy(referral),
+            customerProfile={"name": "Customer", "team": [{"email": email}]},
+        )
+        for referral, email in zip(
+            discoverable(emulator.referrals), ("ceo@zoho.com", "cfo@fabrikam-isp.net"), strict=False
+        )
+    )
+    emulator.set_referrals([first, second])
+    monkeypatch.setenv(PREFIX + "ALLOWED_DOMAINS", "zoho.com")
+    monkeypatch.setenv(PREFIX + "EXTRA_CONSUMER_DOMAINS", "fabrikam-isp.net")
+
+    result = pipeline.run()
+
+    assert pipeline.rows("SELECT id, domain FROM partner_center_referrals") == [(first["id"], "zoho.com")]
+    assert metadata_of(result, "partner_center_referrals")["skipped_no_domain"] == 1
+    assert metadata_of(result, "resolved_referrals")["domain_consumer_domain"] == 1
+
+
 def test_a_sync_records_how_long_the_cached_sign_in_went_unused_and_warns_before_it_lapses(
     pipeline, emulator, tmp_path
 ):

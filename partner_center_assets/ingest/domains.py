@@ -69,6 +69,8 @@ MAX_CACHED_LENGTH = 320
 """Only values up to this length are cached, so hostile input cannot fill memory through the cache."""
 
 _INVALID = {"email": INVALID_EMAIL, "url": INVALID_URL}
+_LIST_DETAILS = frozenset({CONSUMER_DOMAIN, DISPOSABLE_DOMAIN})
+"""Rejections by the shipped lists, which ``allowed_domains`` can lift (``microsoft.com`` it cannot)."""
 _SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
 _SCHEME = re.compile(r"[a-z][a-z0-9+.\-]*://")
 _AUTHORITY_END = re.compile(r"[/?#\\]")
@@ -86,11 +88,21 @@ class DomainResolution:
 class DomainResolver:
     """Applies §5 to referral payloads; holds the partner's own domains, which are never customers."""
 
-    def __init__(self, own_domains: Iterable[str] = ()) -> None:
-        self.own_domains: frozenset[str] = frozenset(
-            domain for domain in (_own_domain(value) for value in own_domains) if domain
-        )
-        self.list_versions: dict[str, str] = dict(list_versions())
+    def __init__(
+        self,
+        own_domains: Iterable[str] = (),
+        *,
+        extra_consumer_domains: Iterable[str] = (),
+        allowed_domains: Iterable[str] = (),
+    ) -> None:
+        self.own_domains: frozenset[str] = _configured_domains(own_domains)
+        self.extra_consumer_domains: frozenset[str] = _configured_domains(extra_consumer_domains)
+        self.allowed_domains: frozenset[str] = _configured_domains(allowed_domains)
+        self.list_versions: dict[str, str] = {
+            **list_versions(),
+            "extra_consumer_domains": str(len(self.extra_consumer_domains)),
+            "allowed_domains": str(len(self.allowed_domains)),
+        }
 
     def resolve(self, record: Mapping[str, Any]) -> DomainResolution:
         """The first source that yields a domain wins; ``detail`` is the first rejection otherwise."""
@@ -148,9 +160,17 @@ class DomainResolver:
             return None, _INVALID[kind]
         explain = _explain_value if len(value) <= MAX_CACHED_LENGTH else _explain_value.__wrapped__
         domain, detail = explain(value, kind)
-        if domain is not None and domain in self.own_domains:
+        if domain is None:
+            return None, detail
+        if detail in _LIST_DETAILS and domain not in self.allowed_domains:
+            return None, detail
+        if detail == MICROSOFT_DOMAIN:
+            return None, detail
+        if domain in self.own_domains:
             return None, OWN_DOMAIN
-        return domain, detail
+        if domain in self.extra_consumer_domains:
+            return None, CONSUMER_DOMAIN
+        return domain, RESOLVED
 
 
 def registrable_domain(host: str) -> str | None:
@@ -185,6 +205,7 @@ def url_host(value: str) -> str | None:
 
 @lru_cache(maxsize=CACHE_SIZE)
 def _explain_value(value: str, kind: Kind) -> tuple[str | None, str]:
+    """(registrable domain, detail): the domain is kept when a list rejects it, for the overrides."""
     host = email_host(value) if kind == "email" else url_host(value)
     if host is None:
         return None, _INVALID[kind]
@@ -232,16 +253,19 @@ def _registrable(host: str) -> tuple[str | None, str, str]:
     return None, (PUBLIC_SUFFIX if parts.suffix and not parts.domain else NO_PUBLIC_SUFFIX), ascii_host
 
 
-def _rejection(ascii_host: str, domain: str) -> tuple[str | None, str]:
-    """Lists are matched on the registrable domain and on every name between it and the host,
-    since the disposable list also names hosts under shared suffixes (``x.dynv6.net``)."""
+def _rejection(ascii_host: str, domain: str) -> tuple[str, str]:
+    """``domain`` and the list that rejects it, if any.
+
+    Lists are matched on the registrable domain and on every name between it and the host, since
+    the disposable list also names hosts under shared suffixes (``x.dynv6.net``).
+    """
     names = _names_down_to(ascii_host, domain)
     if domain.partition(".")[0] in CONSUMER_FAMILIES or any(name in CONSUMER_DOMAINS for name in names):
-        return None, CONSUMER_DOMAIN
+        return domain, CONSUMER_DOMAIN
     if any(name in DISPOSABLE_DOMAINS for name in names):
-        return None, DISPOSABLE_DOMAIN
+        return domain, DISPOSABLE_DOMAIN
     if domain in MICROSOFT_DOMAINS:
-        return None, MICROSOFT_DOMAIN
+        return domain, MICROSOFT_DOMAIN
     return domain, RESOLVED
 
 
@@ -258,6 +282,10 @@ def _names_down_to(host: str, domain: str) -> list[str]:
 def _extractor() -> tldextract.TLDExtract:
     """Built once: bundled snapshot only (no network, no cache directory), ICANN section only."""
     return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, include_psl_private_domains=False)
+
+
+def _configured_domains(values: Iterable[str]) -> frozenset[str]:
+    return frozenset(domain for domain in (_own_domain(value) for value in values) if domain)
 
 
 def _own_domain(value: object) -> str | None:

@@ -43,6 +43,8 @@ class PartnerCenter(dg.ConfigurableResource):
     lookback_minutes: int | None = None
     retry_budget_seconds: int | None = None
     own_domains: str | None = None
+    extra_consumer_domains: str | None = None
+    allowed_domains: str | None = None
 
     def settings(self) -> Settings:
         """The contract settings: environment defaults, overridden by what this resource sets."""
@@ -75,15 +77,21 @@ class PartnerCenter(dg.ConfigurableResource):
                 overrides[target] = value
         if statuses := split_list(self.referral_default_status):
             overrides["statuses"] = tuple(statuses)
-        if self.own_domains:
-            overrides["own_domains"] = tuple(d.lower() for d in split_list(self.own_domains))
+        for field in ("own_domains", "extra_consumer_domains", "allowed_domains"):
+            if domains := split_list(getattr(self, field)):
+                overrides[field] = tuple(d.lower() for d in domains)
         return Settings(**{**base.__dict__, **overrides})
 
     def client(self, logger: logging.Logger | None = None) -> PartnerCenterClient:
         return PartnerCenterClient.from_settings(self.settings(), logger=logger)
 
     def domain_resolver(self) -> DomainResolver:
-        return DomainResolver(self.settings().own_domains)
+        settings = self.settings()
+        return DomainResolver(
+            settings.own_domains,
+            extra_consumer_domains=settings.extra_consumer_domains,
+            allowed_domains=settings.allowed_domains,
+        )
 
 
 class HunterDatabase(dg.ConfigurableResource):
@@ -146,6 +154,8 @@ _PARTNER_CENTER_FIELDS: dict[str, tuple[str, bool]] = {
     "lookback_minutes": ("LOOKBACK_MINUTES", True),
     "retry_budget_seconds": ("RETRY_BUDGET_SECONDS", True),
     "own_domains": ("OWN_DOMAINS", False),
+    "extra_consumer_domains": ("EXTRA_CONSUMER_DOMAINS", False),
+    "allowed_domains": ("ALLOWED_DOMAINS", False),
 }
 
 
