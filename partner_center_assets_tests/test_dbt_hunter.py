@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dagster as dg
@@ -57,6 +57,7 @@ MODELS = {
     "domain_scan_queue",
     "sync_run_history",
     "referrals_by_domain",
+    "referral_status_history",
 }
 
 
@@ -368,17 +369,20 @@ def _build(database_url: str, *damage: str) -> Iterator[Built]:
         for statement in damage:
             conn.execute(sa.text(statement))
     engine.dispose()  # DuckDB admits one writing process: release the file before dbt opens it.
+    try:
+        yield Built(result=_materialize_dbt_hunter(database_url), engine=engine)
+    finally:
+        engine.dispose()
+
+
+def _materialize_dbt_hunter(database_url: str) -> dg.ExecuteInProcessResult:
     with pytest.MonkeyPatch.context() as env:
         env.setenv("HUNTER_DATABASE_URL", database_url)
         env.setenv("TZ", SESSION_TIME_ZONE)
         env.setenv("PGTZ", SESSION_TIME_ZONE)
-        result = dg.materialize(
+        return dg.materialize(
             [dbt_hunter_assets], resources={"dbt": dbt_hunter_resource()}, raise_on_error=False
         )
-    try:
-        yield Built(result=result, engine=engine)
-    finally:
-        engine.dispose()
 
 
 @pytest.fixture(scope="module", params=["duckdb", "postgres"])
@@ -390,6 +394,68 @@ def built(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     else:
         with _scratch_postgres(request.getfixturevalue("postgres_admin_url")) as url, _build(url) as done:
             yield done
+
+
+@pytest.fixture(scope="module", params=["duckdb", "postgres"])
+def resynced(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
+    """A build, then a later sync that closed ref-1 as Won and renamed ref-2's customer, then a rebuild."""
+    if request.param == "duckdb":
+        scratch = nullcontext(f"duckdb:///{tmp_path_factory.mktemp('dbt_hunter_history') / 'hunter.duckdb'}")
+    else:
+        scratch = _scratch_postgres(request.getfixturevalue("postgres_admin_url"))
+    with scratch as url, _build(url) as first:
+        with first.engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "update partner_center_referrals set status = 'Closed', substatus = 'Won', "
+                    "updated_at = :at where id = 'ref-1'"
+                ),
+                {"at": ts(CLOSED_AT)},
+            )
+            conn.execute(
+                sa.text(
+                    "update partner_center_referrals set customer_name = 'Contoso Group' where id = 'ref-2'"
+                )
+            )
+        first.engine.dispose()
+        yield Built(result=_materialize_dbt_hunter(url), engine=first.engine)
+
+
+CLOSED_AT = "2026-03-09T14:30:00+00:00"
+
+
+def test_referral_status_history_keeps_every_status_a_referral_went_through(resynced: Built) -> None:
+    rows = resynced.rows(
+        "select referral_id, status, substatus, dbt_valid_from, dbt_valid_to "
+        "from hunter_marts.referral_status_history where referral_id = 'ref-1' order by dbt_valid_from"
+    )
+
+    assert resynced.result.success
+    assert [(r["status"], r["substatus"]) for r in rows] == [("Active", "Accepted"), ("Closed", "Won")]
+    assert _utc(rows[0]["dbt_valid_to"]) == _utc(rows[1]["dbt_valid_from"]) == ts(CLOSED_AT)
+    assert rows[1]["dbt_valid_to"] is None
+
+
+def test_referral_status_history_adds_no_version_for_a_change_outside_the_funnel(resynced: Built) -> None:
+    counts = resynced.rows(
+        "select referral_id, count(*) as versions from hunter_marts.referral_status_history "
+        "group by referral_id order by referral_id"
+    )
+
+    assert {r["referral_id"]: r["versions"] for r in counts} == {
+        "ref-1": 2,
+        "ref-2": 1,
+        "ref-3": 1,
+        "ref-4": 1,
+        "ref-5": 1,
+        "ref-6": 1,
+    }
+
+
+def _utc(value: Any) -> datetime:
+    """A timestamp read back from either database, as an aware UTC datetime."""
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def test_build_succeeds_with_every_dbt_test_passing_as_an_asset_check(built: Built) -> None:
