@@ -54,6 +54,11 @@ def split_list(value: str | None) -> list[str]:
     return [part.strip() for part in (value or "").split(",") if part.strip()]
 
 
+def domain_list(value: str | None) -> tuple[str, ...]:
+    """A comma-separated list of domains, lowercased (own domains and the list overrides)."""
+    return tuple(domain.lower() for domain in split_list(value))
+
+
 def schedule_settings(environ: Mapping[str, str] | None = None) -> tuple[str, str]:
     """The daily schedule's cron and timezone, validated.
 
@@ -155,9 +160,9 @@ class Settings:
             requests_per_minute=_int(env, PREFIX + "REQUESTS_PER_MINUTE", DEFAULT_REQUESTS_PER_MINUTE),
             lookback_minutes=_int(env, PREFIX + "LOOKBACK_MINUTES", DEFAULT_LOOKBACK_MINUTES),
             retry_budget_seconds=_int(env, PREFIX + "RETRY_BUDGET_SECONDS", DEFAULT_RETRY_BUDGET_SECONDS),
-            own_domains=tuple(d.lower() for d in split_list(get("OWN_DOMAINS"))),
-            extra_consumer_domains=tuple(d.lower() for d in split_list(get("EXTRA_CONSUMER_DOMAINS"))),
-            allowed_domains=tuple(d.lower() for d in split_list(get("ALLOWED_DOMAINS"))),
+            own_domains=domain_list(get("OWN_DOMAINS")),
+            extra_consumer_domains=domain_list(get("EXTRA_CONSUMER_DOMAINS")),
+            allowed_domains=domain_list(get("ALLOWED_DOMAINS")),
             sync_cron=cron,
             sync_timezone=timezone,
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -388,22 +388,23 @@ def _materialize_dbt_hunter(database_url: str) -> dg.ExecuteInProcessResult:
 @pytest.fixture(scope="module", params=["duckdb", "postgres"])
 def built(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
     """One dbt_hunter build per database, shared by the tests that read its marts."""
+    with _scratch_database(request, tmp_path_factory) as url, _build(url) as done:
+        yield done
+
+
+def _scratch_database(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AbstractContextManager[str]:
+    """The URL of an empty database of the kind the fixture is parametrized with."""
     if request.param == "duckdb":
-        with _build(f"duckdb:///{tmp_path_factory.mktemp('dbt_hunter') / 'hunter.duckdb'}") as done:
-            yield done
-    else:
-        with _scratch_postgres(request.getfixturevalue("postgres_admin_url")) as url, _build(url) as done:
-            yield done
+        return nullcontext(f"duckdb:///{tmp_path_factory.mktemp('dbt_hunter') / 'hunter.duckdb'}")
+    return _scratch_postgres(request.getfixturevalue("postgres_admin_url"))
 
 
 @pytest.fixture(scope="module", params=["duckdb", "postgres"])
 def resynced(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
     """A build, then a later sync that closed ref-1 as Won and renamed ref-2's customer, then a rebuild."""
-    if request.param == "duckdb":
-        scratch = nullcontext(f"duckdb:///{tmp_path_factory.mktemp('dbt_hunter_history') / 'hunter.duckdb'}")
-    else:
-        scratch = _scratch_postgres(request.getfixturevalue("postgres_admin_url"))
-    with scratch as url, _build(url) as first:
+    with _scratch_database(request, tmp_path_factory) as url, _build(url) as first:
         with first.engine.begin() as conn:
             conn.execute(
                 sa.text(

@@ -229,11 +229,6 @@ class ApiTransport:
     def close(self) -> None:
         self._session.close()
 
-    @property
-    def waited_total_s(self) -> float:
-        """Seconds this transport has slept before retries, over every call so far."""
-        return self._waited_total_s
-
     def get_json(
         self,
         url: str,

@@ -160,11 +160,8 @@ class DomainResolver:
             return None, _INVALID[kind]
         explain = _explain_value if len(value) <= MAX_CACHED_LENGTH else _explain_value.__wrapped__
         domain, detail = explain(value, kind)
-        if domain is None:
-            return None, detail
-        if detail in _LIST_DETAILS and domain not in self.allowed_domains:
-            return None, detail
-        if detail == MICROSOFT_DOMAIN:
+        lifted = detail in _LIST_DETAILS and domain in self.allowed_domains
+        if domain is None or (detail != RESOLVED and not lifted):
             return None, detail
         if domain in self.own_domains:
             return None, OWN_DOMAIN

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from partner_center_assets.client import PartnerCenterClient, StreamStats, build_referral_query
+from partner_center_assets.client import PartnerCenterClient, StreamStats, TokenProvider, build_referral_query
 from partner_center_assets.client.auth import REFRESH_TOKEN_IDLE_LIMIT_DAYS
 from partner_center_assets.defs.partner_center import previews
 from partner_center_assets.defs.partner_center.events import FETCHED, SUMMARY, log_event, log_referral_events
@@ -72,8 +72,8 @@ def _iso(value: datetime | None) -> str | None:
 
 def _sign_in_idle_days(client: PartnerCenterClient, log: dg.DagsterLogManager) -> float | None:
     """How long the cached sign-in had gone unused before this run; a warning well before it dies."""
-    idle_of = getattr(client.token_provider, "refresh_token_idle_days", None)
-    idle = idle_of() if callable(idle_of) else None
+    provider = client.token_provider
+    idle = provider.refresh_token_idle_days() if isinstance(provider, TokenProvider) else None
     if idle is not None and idle >= SIGN_IN_IDLE_WARN_DAYS:
         log.warning(
             f"The cached sign-in had not been used for {idle:g} days; refresh tokens expire after "

@@ -17,7 +17,7 @@ from partner_center_assets.client import PartnerCenterClient
 from partner_center_assets.hunter_db import migrate
 from partner_center_assets.hunter_db.engine import create_hunter_engine, describe
 from partner_center_assets.ingest.domains import DomainResolver
-from partner_center_assets.settings import PREFIX, Settings, default_database_url, split_list
+from partner_center_assets.settings import PREFIX, Settings, default_database_url, domain_list, split_list
 from partner_center_assets.sync_files import SyncFiles
 
 
@@ -78,8 +78,8 @@ class PartnerCenter(dg.ConfigurableResource):
         if statuses := split_list(self.referral_default_status):
             overrides["statuses"] = tuple(statuses)
         for field in ("own_domains", "extra_consumer_domains", "allowed_domains"):
-            if domains := split_list(getattr(self, field)):
-                overrides[field] = tuple(d.lower() for d in domains)
+            if domains := domain_list(getattr(self, field)):
+                overrides[field] = domains
         return Settings(**{**base.__dict__, **overrides})
 
     def client(self, logger: logging.Logger | None = None) -> PartnerCenterClient:
