@@ -135,6 +135,19 @@ def test_doctor_tells_how_long_the_cached_sign_in_went_unused(
     assert "unused 12 days (it expires after 90)" in token_line
 
 
+def test_doctor_fails_a_skip_limit_that_is_not_a_share_and_names_it(
+    environment: dict[str, str | None],
+) -> None:
+    env = {**environment, "HUNTER_PARTNER_CENTER_SKIPPED_SHARE_ERROR": "5%"}
+
+    result = CliRunner().invoke(doctor, env=migrated(env))
+
+    assert result.exit_code == 1
+    assert result.output.startswith(
+        "FAIL configuration: HUNTER_PARTNER_CENTER_SKIPPED_SHARE_ERROR must be a share from 0 to 1"
+    )
+
+
 def test_doctor_fails_without_a_sign_in_method_and_says_what_to_do(
     environment: dict[str, str | None],
 ) -> None:

@@ -82,6 +82,23 @@ def test_a_failed_run_exits_non_zero_and_says_why(hunter_url: str, monkeypatch: 
     assert "not-the-password" not in result.stdout + result.stderr
 
 
+def test_skips_above_the_error_share_fail_the_run_before_the_dbt_models_are_built(
+    hunter_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HUNTER_PARTNER_CENTER_SKIPPED_SHARE_ERROR", "0")
+
+    result = dagster_job_execute()
+
+    engine = sa.create_engine(hunter_url, poolclass=sa.NullPool)
+    tables = set(sa.inspect(engine).get_table_names())
+    engine.dispose()
+    assert result.returncode != 0
+    assert "skipped_by_reason" in result.stderr
+    assert "HUNTER_PARTNER_CENTER_SKIPPED_SHARE_ERROR" in result.stderr
+    assert "partner_center_referrals" in tables
+    assert not tables & {"referral_funnel", "partner_center_leads", "sync_run_history"}
+
+
 def test_a_run_config_of_ones_own_keeps_the_events_on_stdout(hunter_url: str, tmp_path: Path) -> None:
     config = tmp_path / "full_refresh.yaml"
     config.write_text("ops:\n  raw_referral_pages:\n    config:\n      full_refresh: true\n")

@@ -462,3 +462,37 @@ def test_a_referral_stamped_in_the_future_moves_the_watermark_with_a_warning_and
     assert second.success
     watermarks = pipeline.rows("SELECT watermark FROM partner_center_sync_runs ORDER BY started_at")
     assert [w[0].year for w in watermarks] == [9999, 9999]
+
+
+def test_skips_above_the_error_share_fail_the_skip_check_as_an_error_and_the_run(pipeline, monkeypatch):
+    monkeypatch.setenv(PREFIX + "SKIPPED_SHARE_ERROR", "0")
+
+    result = pipeline.run(raise_on_error=False)
+
+    assert not result.success
+
+    evaluation = check_result(result, "skipped_by_reason")
+    assert not evaluation.passed
+    assert evaluation.severity == dg.AssetCheckSeverity.ERROR
+    assert "HUNTER_PARTNER_CENTER_SKIPPED_SHARE_ERROR" in evaluation.description
+    assert evaluation.metadata["skipped_share_error_threshold"].value == 0.0
+    assert pipeline.scalar("SELECT count(*) FROM partner_center_referrals") > 0
+
+
+def test_skips_under_the_error_share_pass_the_skip_check(pipeline, monkeypatch):
+    monkeypatch.setenv(PREFIX + "SKIPPED_SHARE_ERROR", "0.9")
+
+    result = pipeline.run()
+
+    assert check_result(result, "skipped_by_reason").passed
+
+
+def test_a_skip_limit_that_is_not_a_share_fails_the_skip_check_naming_its_variable(pipeline, monkeypatch):
+    monkeypatch.setenv(PREFIX + "SKIPPED_SHARE_WARN", "fifty")
+
+    result = pipeline.run(raise_on_error=False)
+
+    (failure,) = [event for event in result.all_events if event.is_step_failure]
+    assert failure.step_key.endswith("skipped_by_reason")
+    assert "HUNTER_PARTNER_CENTER_SKIPPED_SHARE_WARN must be a share" in str(failure.step_failure_data.error)
+    assert pipeline.scalar("SELECT count(*) FROM partner_center_referrals") > 0

@@ -22,6 +22,7 @@ from partner_center_assets.client import (
 )
 from partner_center_assets.client.auth import REFRESH_TOKEN_IDLE_LIMIT_DAYS
 from partner_center_assets.hunter_db.engine import create_hunter_engine
+from partner_center_assets.ingest.skip_review import SkipLimits
 from partner_center_assets.settings import Settings
 
 
@@ -179,6 +180,7 @@ def doctor() -> None:
     """Check configuration, sign-in, API reachability and the database; exit 1 if any check fails."""
     try:
         settings = Settings.from_env()
+        SkipLimits.from_env()
     except ValueError as exc:
         click.echo(CheckResult("configuration", False, str(exc)).line())
         raise SystemExit(1) from None

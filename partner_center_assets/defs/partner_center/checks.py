@@ -1,24 +1,13 @@
 """Asset checks: skipped referrals by reason, uniqueness and link/scan-queue quality."""
 
 import json
-import os
 
 import dagster as dg
 import sqlalchemy as sa
 
 from partner_center_assets.defs.partner_center.resources import HunterDatabase, SyncStorage
-from partner_center_assets.ingest.reasons import SKIP_REASONS, SkipReason
-
-SKIPPED_SHARE_WARN_VARIABLE = "HUNTER_PARTNER_CENTER_SKIPPED_SHARE_WARN"
-DEFAULT_SKIPPED_SHARE_WARN = 0.5
-
-
-def skipped_share_threshold() -> float:
-    raw = os.environ.get(SKIPPED_SHARE_WARN_VARIABLE, "").strip()
-    try:
-        return float(raw) if raw else DEFAULT_SKIPPED_SHARE_WARN
-    except ValueError:
-        return DEFAULT_SKIPPED_SHARE_WARN
+from partner_center_assets.ingest.reasons import SKIP_REASONS
+from partner_center_assets.ingest.skip_review import SkipLimits, Verdict, review_skips
 
 
 def _latest_run(conn: sa.Connection, run_id: str) -> sa.RowMapping | None:
@@ -43,12 +32,16 @@ def _as_dict(value: object) -> dict[str, int]:
     asset="partner_center_referrals",
     description=(
         "Referrals skipped in the latest sync, one count per reason (zeros included). Warns when any "
-        "payload was invalid or the skipped share passes HUNTER_PARTNER_CENTER_SKIPPED_SHARE_WARN."
+        "payload was invalid or the skipped share passes HUNTER_PARTNER_CENTER_SKIPPED_SHARE_WARN; "
+        "fails as an error, keeping the dbt models from being rebuilt, above "
+        "HUNTER_PARTNER_CENTER_SKIPPED_SHARE_ERROR."
     ),
+    blocking=True,
 )
 def skipped_by_reason(
     context: dg.AssetCheckExecutionContext, hunter_db: HunterDatabase
 ) -> dg.AssetCheckResult:
+    limits = SkipLimits.from_env()
     with hunter_db.engine().connect() as conn:
         run = _latest_run(conn, context.run.run_id)
     if run is None:
@@ -62,18 +55,14 @@ def skipped_by_reason(
     counts = {reason: stored.get(reason, 0) for reason in SKIP_REASONS}
     skipped = sum(counts.values())
     fetched = int(run["fetched"] or 0)
-    share = skipped / fetched if fetched else 0.0
-    threshold = skipped_share_threshold()
-    problems = []
-    if counts[SkipReason.INVALID_PAYLOAD] > 0:
-        problems.append(f"{counts[SkipReason.INVALID_PAYLOAD]} invalid payload(s)")
-    if share > threshold:
-        problems.append(f"{share:.0%} of fetched referrals skipped (threshold {threshold:.0%})")
+    review = review_skips(counts, fetched, limits)
     table = "| reason | referrals |\n|---|---|\n" + "\n".join(f"| {r} | {n} |" for r, n in counts.items())
     return dg.AssetCheckResult(
-        passed=not problems,
-        severity=dg.AssetCheckSeverity.WARN,
-        description="; ".join(problems) or f"{skipped} of {fetched} fetched referrals skipped.",
+        passed=review.verdict is Verdict.PASSED,
+        severity=(
+            dg.AssetCheckSeverity.ERROR if review.verdict is Verdict.ERROR else dg.AssetCheckSeverity.WARN
+        ),
+        description="; ".join(review.problems) or f"{skipped} of {fetched} fetched referrals skipped.",
         metadata={
             **counts,
             "skipped": skipped,
@@ -81,8 +70,13 @@ def skipped_by_reason(
             "inserted": int(run["inserted"] or 0),
             "updated": int(run["updated"] or 0),
             "unchanged": int(run["unchanged"] or 0),
-            "skipped_share": float(round(share, 4)),
-            "skipped_share_threshold": threshold,
+            "skipped_share": float(round(review.share, 4)),
+            "skipped_share_threshold": limits.warn_share,
+            **(
+                {"skipped_share_error_threshold": limits.error_share}
+                if limits.error_share is not None
+                else {}
+            ),
             "sync_run": dg.MetadataValue.dagster_run(str(run["run_id"])),
             "sync_status": str(run["status"]),
             "max_pages_reached": bool(run["max_pages_reached"]),
