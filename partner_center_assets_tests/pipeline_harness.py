@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +18,8 @@ from partner_center_assets.defs.partner_center import assets, checks
 from partner_center_assets.defs.partner_center.resources import HunterDatabase, PartnerCenter, SyncStorage
 from partner_center_assets.emulator import Emulator
 from partner_center_assets.settings import PREFIX
+
+REPO = Path(__file__).resolve().parents[1]
 
 PYTHON_ASSETS = [
     assets.raw_referral_pages,
@@ -55,13 +60,20 @@ class Pipeline:
             "sync_storage": SyncStorage(directory=str(self.staging)),
         }
 
-    def run(self, *, full_refresh: bool = False, raise_on_error: bool = True):
+    def run(
+        self,
+        *,
+        full_refresh: bool = False,
+        raise_on_error: bool = True,
+        instance: dg.DagsterInstance | None = None,
+    ):
         run_config = {"ops": {"raw_referral_pages": {"config": {"full_refresh": full_refresh}}}}
         return dg.materialize(
             [*PYTHON_ASSETS, *CHECKS],
             resources=self.resources(),
             run_config=run_config,
             raise_on_error=raise_on_error,
+            instance=instance,
         )
 
     def rows(self, sql: str) -> list[tuple]:
@@ -116,3 +128,18 @@ def check_result(result: dg.ExecuteInProcessResult, name: str):
 def emulator_running(**kwargs: Any) -> Iterator[Emulator]:
     with Emulator(**kwargs) as emulator:
         yield emulator
+
+
+def dagster_job_execute(*options: str) -> subprocess.CompletedProcess[str]:
+    """`dagster job execute` of the daily job from the repository, as an operator runs it."""
+    dagster = Path(sys.executable).with_name("dagster")
+    command = [str(dagster), "job", "execute", "-m", "partner_center_assets.definitions"]
+    return subprocess.run(
+        [*command, "-j", "partner_center_daily_sync", *options],
+        cwd=REPO,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,26 +12,11 @@ import sqlalchemy as sa
 
 from partner_center_assets.defs.partner_center.events import FETCHED, SUMMARY
 from partner_center_assets.emulator import Emulator
-from partner_center_assets_tests.pipeline_harness import point_at_emulator
+from partner_center_assets_tests.pipeline_harness import dagster_job_execute, point_at_emulator
 
 pytest_plugins = ["partner_center_assets_tests.emulator_fixtures"]
 
-REPO = Path(__file__).resolve().parents[1]
 PASSWORD = "HUNTER_PARTNER_CENTER_PASSWORD"
-
-
-def dagster_job_execute(*options: str) -> subprocess.CompletedProcess[str]:
-    dagster = Path(sys.executable).with_name("dagster")
-    command = [str(dagster), "job", "execute", "-m", "partner_center_assets.definitions"]
-    return subprocess.run(
-        [*command, "-j", "partner_center_daily_sync", *options],
-        cwd=REPO,
-        env=dict(os.environ),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
 
 
 @pytest.fixture
