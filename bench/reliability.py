@@ -37,6 +37,7 @@ from urllib.parse import parse_qsl, quote, urlsplit
 
 import psycopg
 import sqlalchemy as sa
+from cryptography.fernet import Fernet
 
 from bench import (
     CLI_SYNC,
@@ -814,11 +815,11 @@ def _wait_both_writing(children: list[Child], timeout: float) -> None:
 # --- secrets -----------------------------------------------------------------------------------
 
 
-def token_secrets(cache_path: Path) -> set[str]:
-    """The access, refresh and id tokens held by an MSAL token cache file."""
+def token_secrets(cache_path: Path, key: str) -> set[str]:
+    """The access, refresh and id tokens held by an MSAL token cache file encrypted with ``key``."""
     if not cache_path.exists():
         return set()
-    data = json.loads(cache_path.read_text(encoding="utf-8"))
+    data = json.loads(Fernet(key).decrypt(cache_path.read_bytes()))
     found = set()
     for section in ("AccessToken", "RefreshToken", "IdToken"):
         for entry in (data.get(section) or {}).values():
@@ -843,32 +844,40 @@ def secrets(suite: Suite) -> CaseResult:
     db = suite.postgres("rel_secrets", password=db_password)
     home = suite.home("secrets")
     cache = home / "partner_center_token_cache.json"
+    cache_key = Fernet.generate_key().decode()
+    webhook = "https://hooks.example.invalid/services/" + db_password[3:]
+    keyed = {
+        "HUNTER_PARTNER_CENTER_TOKEN_CACHE_KEY": cache_key,
+        "HUNTER_PARTNER_CENTER_ALERT_WEBHOOK_URL": webhook,
+    }
     started = time.time()
-    runs = [suite.sync(db, home, argv=CLI_SYNC)]
+    runs = [suite.sync(db, home, argv=CLI_SYNC, env=suite.env(db, home, **keyed))]
     if runs[0].returncode != 0:
         case.failures.append(f"the sync with known secrets failed: {_last_failure(runs[0])}")
-    tokens = token_secrets(cache)
+    tokens = token_secrets(cache, cache_key)
     suite.emulator.add_faults([{"kind": "expire_token", "count": 2}])
-    runs.append(suite.sync(db, home))
+    runs.append(suite.sync(db, home, env=suite.env(db, home, **keyed)))
     suite.emulator.clear_faults()
     if runs[1].returncode == 0:
         case.failures.append("a sync whose token was refused twice succeeded")
-    tokens |= token_secrets(cache)
+    tokens |= token_secrets(cache, cache_key)
     missing_db = sa.make_url(db.url).set(database=db.name + "_missing").render_as_string(hide_password=False)
-    runs.append(suite.sync(db, home, env=suite.env(db, home, HUNTER_DATABASE_URL=missing_db)))
+    runs.append(suite.sync(db, home, env=suite.env(db, home, HUNTER_DATABASE_URL=missing_db, **keyed)))
     if runs[2].returncode == 0:
         case.failures.append("a sync against a missing database succeeded")
-    tokens |= token_secrets(cache)
+    tokens |= token_secrets(cache, cache_key)
     creds = suite.emulator.credentials
     known = {
         "client secret": creds["CLIENT_SECRET"],
         "password": creds["PASSWORD"],
         "database password": db_password,
+        "token cache key": cache_key,
+        "alert webhook URL": webhook,
         **{f"token #{n}": token for n, token in enumerate(sorted(tokens), start=1)},
     }
     if not tokens:
         case.failures.append("no token was found in the token cache to look for")
-    haystacks: dict[str, bytes] = {}
+    haystacks: dict[str, bytes] = {"token cache (encrypted)": cache.read_bytes() if cache.exists() else b""}
     for number, run in enumerate(runs, start=1):
         haystacks[f"output of run {number}"] = run.text.encode("utf-8", "replace")
     for path in sorted(home.rglob("*")):

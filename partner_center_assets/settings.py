@@ -96,6 +96,7 @@ class Settings:
     password: str | None = field(default=None, repr=False)
     refresh_token: str | None = field(default=None, repr=False)
     token_cache_path: str = ""
+    token_cache_key: str | None = field(default=None, repr=False)
     ca_bundle: str | None = None
     direction: str = DEFAULT_DIRECTION
     statuses: tuple[str, ...] = (DEFAULT_STATUS,)
@@ -124,6 +125,9 @@ class Settings:
             if value < minimum:
                 what = "a positive whole number" if minimum else "0 or a positive whole number"
                 raise ValueError(f"{PREFIX}{name} must be {what}, got {value}")
+        from partner_center_assets.client.token_cache import cache_cipher
+
+        cache_cipher(self.token_cache_key)
         if not self.statuses:
             raise ValueError(f"{PREFIX}REFERRAL_DEFAULT_STATUS must name at least one referral status")
         check_enum_value(PREFIX + "REFERRAL_DEFAULT_DIRECTION", self.direction)
@@ -152,6 +156,7 @@ class Settings:
             password=get("PASSWORD"),
             refresh_token=get("REFRESH_TOKEN"),
             token_cache_path=get("TOKEN_CACHE") or str(default_token_cache_path(env)),
+            token_cache_key=get("TOKEN_CACHE_KEY"),
             ca_bundle=get("CA_BUNDLE"),
             direction=get("REFERRAL_DEFAULT_DIRECTION") or DEFAULT_DIRECTION,
             statuses=tuple(split_list(get("REFERRAL_DEFAULT_STATUS"))) or (DEFAULT_STATUS,),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from collections.abc import Callable
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
+from cryptography.fernet import Fernet
 
 from partner_center_assets.cli.doctor import doctor
 from partner_center_assets.cli.login import login
@@ -146,6 +148,37 @@ def test_doctor_fails_a_skip_limit_that_is_not_a_share_and_names_it(
     assert result.output.startswith(
         "FAIL configuration: HUNTER_PARTNER_CENTER_SKIPPED_SHARE_ERROR must be a share from 0 to 1"
     )
+
+
+def test_login_with_a_cache_key_saves_an_encrypted_cache_that_doctor_reads_with_the_key(
+    environment: dict[str, str | None],
+) -> None:
+    key = Fernet.generate_key().decode()
+    keyed = {**environment, "HUNTER_PARTNER_CENTER_TOKEN_CACHE_KEY": key}
+
+    login_result = CliRunner().invoke(login, env=keyed)
+    doctor_result = CliRunner().invoke(doctor, env=migrated(keyed))
+
+    cache = Path(str(environment["HUNTER_PARTNER_CENTER_TOKEN_CACHE"]))
+    assert "(encrypted, readable by you only)" in login_result.output
+    assert json.loads(Fernet(key).decrypt(cache.read_bytes()))["RefreshToken"]
+    assert doctor_result.exit_code == 0, doctor_result.output
+
+
+def test_doctor_says_why_a_cache_under_another_key_cannot_be_used(
+    environment: dict[str, str | None],
+) -> None:
+    CliRunner().invoke(
+        login, env={**environment, "HUNTER_PARTNER_CENTER_TOKEN_CACHE_KEY": Fernet.generate_key().decode()}
+    )
+    other = {**environment, "HUNTER_PARTNER_CENTER_TOKEN_CACHE_KEY": Fernet.generate_key().decode()}
+
+    result = CliRunner().invoke(doctor, env=migrated(other))
+
+    first = result.output.splitlines()[0]
+    assert result.exit_code == 1
+    assert first.startswith("FAIL configuration: no sign-in method")
+    assert "cannot be decrypted with HUNTER_PARTNER_CENTER_TOKEN_CACHE_KEY" in first
 
 
 def test_doctor_fails_without_a_sign_in_method_and_says_what_to_do(

@@ -8,7 +8,7 @@ from partner_center_assets.cli.db import db
 from partner_center_assets.cli.demo import demo
 from partner_center_assets.cli.doctor import doctor
 from partner_center_assets.cli.emulator import emulator
-from partner_center_assets.cli.login import login
+from partner_center_assets.cli.login import login, new_cache_key_command
 from partner_center_assets.cli.sync import sync
 
 
@@ -17,5 +17,5 @@ def main() -> None:
     """Partner Center Referrals Sync: Microsoft Partner Center referrals into Hunter, with Dagster."""
 
 
-for command in (demo, sync, login, doctor, emulator, db):
+for command in (demo, sync, login, new_cache_key_command, doctor, emulator, db):
     main.add_command(command)

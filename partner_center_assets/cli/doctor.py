@@ -51,7 +51,7 @@ def check_configuration(settings: Settings, provider: TokenProvider | None) -> C
             "configuration",
             False,
             "no sign-in method: run `partner-center login`, or set HUNTER_PARTNER_CENTER_REFRESH_TOKEN "
-            "or HUNTER_PARTNER_CENTER_USERNAME and _PASSWORD",
+            "or HUNTER_PARTNER_CENTER_USERNAME and _PASSWORD" + provider.cache_problem_note(),
         )
     return CheckResult(
         "configuration",

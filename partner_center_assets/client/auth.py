@@ -11,16 +11,15 @@ Sign-in methods, the first that applies (contract, "Authentication order"):
 
 A refused refresh token (cached or configured) falls through to the next configured method, whose
 tokens then replace the cache; a refused password or secret is final, so a typo never quietly turns
-into a weaker sign-in. The cache file is rewritten (mode 0600, atomically) whenever an acquisition
-changed it. No token, password or secret reaches a log line or an exception: MSAL errors are reported
-by their ``error`` and ``error_description`` only.
+into a weaker sign-in. The cache file (``token_cache``: mode 0600, encrypted when a key is set) is
+rewritten atomically whenever an acquisition changed it. No token, password or secret reaches a log
+line or an exception: MSAL errors are reported by their ``error`` and ``error_description`` only.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import threading
 import uuid
 from collections.abc import Callable
@@ -38,6 +37,7 @@ from urllib3.util.retry import Retry
 from partner_center_assets.settings import SCOPE, Settings
 
 from .errors import PartnerCenterAuthError, PartnerCenterError
+from .token_cache import TokenCacheFile
 
 SCOPES = [SCOPE]
 LOGIN_HINT = "run `partner-center login` to sign in again"
@@ -185,51 +185,6 @@ class IdentitySession(requests.Session):
         return super().request(method, url, *args, **kwargs)
 
 
-class TokenCacheFile:
-    """The MSAL token cache, persisted as JSON readable by its owner only."""
-
-    def __init__(self, path: Path | None, logger: logging.Logger) -> None:
-        self.path = path
-        self._logger = logger
-
-    def load(self) -> msal.SerializableTokenCache:
-        cache = msal.SerializableTokenCache()
-        if self.path is None or not self.path.exists():
-            return cache
-        mode = self.path.stat().st_mode & 0o777
-        if mode & 0o077:
-            self._logger.warning(
-                "Token cache %s is readable by others (mode %o); it will be rewritten with mode 600",
-                self.path,
-                mode,
-            )
-        try:
-            cache.deserialize(self.path.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError):
-            self._logger.warning("Token cache %s is not valid JSON; ignoring it", self.path)
-            return msal.SerializableTokenCache()
-        return cache
-
-    def save(self, cache: msal.SerializableTokenCache, *, force: bool = False) -> None:
-        """Write the cache if it changed: a temp file created with mode 0600, then ``os.replace``."""
-        if self.path is None or not (force or cache.has_state_changed):
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex}.tmp")
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                os.fchmod(handle.fileno(), 0o600)
-                handle.write(cache.serialize())
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, self.path)
-        except BaseException:
-            temp.unlink(missing_ok=True)
-            raise
-        cache.has_state_changed = False
-
-
 def describe_msal_error(result: dict[str, Any] | None) -> str:
     """``error: error_description`` of an MSAL result; nothing else of it (it may echo the request)."""
     if not result:
@@ -261,6 +216,7 @@ class TokenProvider:
         password: str | None = None,
         refresh_token: str | None = None,
         cache_path: Path | None = None,
+        cache_key: str | None = None,
         http_session: requests.Session | None = None,
         ca_bundle: str | None = None,
         logger: logging.Logger | None = None,
@@ -275,7 +231,7 @@ class TokenProvider:
         self._logger = logger or logging.getLogger(logger_name)
         self._owns_session = http_session is None
         self._session = http_session or IdentitySession(self._authority, ca_bundle=ca_bundle)
-        self._cache_file = TokenCacheFile(cache_path, self._logger)
+        self._cache_file = TokenCacheFile(cache_path, self._logger, cache_key)
         self._lock = threading.RLock()
         self._cache: msal.SerializableTokenCache | None = None
         self._apps: dict[str, msal.ClientApplication] = {}
@@ -311,6 +267,7 @@ class TokenProvider:
             password=settings.password,
             refresh_token=settings.refresh_token,
             cache_path=Path(settings.token_cache_path) if settings.token_cache_path else None,
+            cache_key=settings.token_cache_key,
             http_session=http_session,
             ca_bundle=settings.ca_bundle,
             logger=logger,
@@ -628,7 +585,15 @@ class TokenProvider:
         return (
             "No Partner Center sign-in is configured: run `partner-center login` (device code), or set "
             "HUNTER_PARTNER_CENTER_REFRESH_TOKEN, or HUNTER_PARTNER_CENTER_USERNAME and _PASSWORD"
+            + self.cache_problem_note()
         )
+
+    def cache_problem_note(self) -> str:
+        """``" (the token cache … could not be used)"``, or nothing when the cache file was readable."""
+        with self._lock:
+            self._token_cache()
+            problem = self._cache_file.problem
+        return f" ({problem})" if problem else ""
 
 
 def _days_since(moment: datetime, now: datetime | None = None) -> float:

@@ -34,6 +34,7 @@ class PartnerCenter(dg.ConfigurableResource):
     password: str | None = None
     refresh_token: str | None = None
     token_cache: str | None = None
+    token_cache_key: str | None = None
     ca_bundle: str | None = None
     referral_default_direction: str | None = None
     referral_default_status: str | None = None
@@ -61,6 +62,7 @@ class PartnerCenter(dg.ConfigurableResource):
             "password": "password",
             "refresh_token": "refresh_token",
             "token_cache": "token_cache_path",
+            "token_cache_key": "token_cache_key",
             "ca_bundle": "ca_bundle",
             "referral_default_direction": "direction",
             "referral_default_top": "top",
@@ -145,6 +147,7 @@ _PARTNER_CENTER_FIELDS: dict[str, tuple[str, bool]] = {
     "password": ("PASSWORD", False),
     "refresh_token": ("REFRESH_TOKEN", False),
     "token_cache": ("TOKEN_CACHE", False),
+    "token_cache_key": ("TOKEN_CACHE_KEY", False),
     "ca_bundle": ("CA_BUNDLE", False),
     "referral_default_direction": ("REFERRAL_DEFAULT_DIRECTION", False),
     "referral_default_status": ("REFERRAL_DEFAULT_STATUS", False),

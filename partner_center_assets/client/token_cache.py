@@ -1,0 +1,129 @@
+"""The MSAL token cache file: readable by its owner only and, with a key, encrypted at rest.
+
+The cache holds a refresh token that signs in to Partner Center for 90 days, so a copy of the file (a
+backup, a shared volume) is a copy of the sign-in. With ``HUNTER_PARTNER_CENTER_TOKEN_CACHE_KEY`` set
+(one Fernet key, or several separated by commas to rotate: the first encrypts, any of them decrypts),
+the file holds only ciphertext. A cache that cannot be read (not JSON, encrypted with another key, or
+encrypted while no key is set) is set aside with a warning, like a refused one: the next sign-in
+method replaces it, and when there is none the error says why the cache could not be used.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from pathlib import Path
+
+import msal
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+TOKEN_CACHE_KEY_VARIABLE = "HUNTER_PARTNER_CENTER_TOKEN_CACHE_KEY"
+_FERNET_PREFIX = b"gAAAAA"
+"""Every Fernet token starts with its version byte 0x80 and a timestamp: base64 ``gAAAAA``."""
+
+
+def cache_cipher(keys: str | None) -> MultiFernet | None:
+    """The cipher of a comma-separated key list; the error names the variable, never a key."""
+    names = [key.strip() for key in (keys or "").split(",") if key.strip()]
+    if not names:
+        return None
+    try:
+        return MultiFernet([Fernet(key) for key in names])
+    except ValueError:
+        raise ValueError(
+            f"{TOKEN_CACHE_KEY_VARIABLE} must be one or more Fernet keys separated by commas "
+            "(make one with `partner-center new-cache-key`)"
+        ) from None
+
+
+def new_cache_key() -> str:
+    return Fernet.generate_key().decode("ascii")
+
+
+class TokenCacheFile:
+    """The MSAL token cache, persisted as (optionally encrypted) JSON readable by its owner only."""
+
+    def __init__(self, path: Path | None, logger: logging.Logger, key: str | None = None) -> None:
+        self.path = path
+        self._logger = logger
+        self._cipher = cache_cipher(key)
+        self._key_count = len([part for part in (key or "").split(",") if part.strip()])
+        self._rewrite = False
+        self.problem: str | None = None
+        """Why the file on disk was set aside, if it was."""
+
+    @property
+    def encrypted(self) -> bool:
+        return self._cipher is not None
+
+    def load(self) -> msal.SerializableTokenCache:
+        cache = msal.SerializableTokenCache()
+        if self.path is None or not self.path.exists():
+            return cache
+        mode = self.path.stat().st_mode & 0o777
+        if mode & 0o077:
+            self._logger.warning(
+                "Token cache %s is readable by others (mode %o); it will be rewritten with mode 600",
+                self.path,
+                mode,
+            )
+            self._rewrite = True
+        data = self.path.read_bytes()
+        text = self._plaintext(data)
+        if text is None:
+            return msal.SerializableTokenCache()
+        try:
+            cache.deserialize(text)
+        except ValueError:
+            return self._set_aside("is not valid JSON")
+        return cache
+
+    def _plaintext(self, data: bytes) -> str | None:
+        if data.lstrip().startswith(_FERNET_PREFIX):
+            if self._cipher is None:
+                self._set_aside(f"is encrypted and {TOKEN_CACHE_KEY_VARIABLE} is not set")
+                return None
+            try:
+                data = self._cipher.decrypt(data.strip())
+            except InvalidToken:
+                self._set_aside(f"cannot be decrypted with {TOKEN_CACHE_KEY_VARIABLE} (another key wrote it)")
+                return None
+            self._rewrite = self._rewrite or self._key_count > 1
+        elif self._cipher is not None:
+            self._logger.info("Token cache %s is not encrypted yet; it is encrypted when saved", self.path)
+            self._rewrite = True
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            self._set_aside("is not valid JSON")
+            return None
+
+    def _set_aside(self, why: str) -> msal.SerializableTokenCache:
+        self.problem = f"the token cache {self.path} {why}"
+        self._logger.warning("Token cache %s %s; ignoring it", self.path, why)
+        return msal.SerializableTokenCache()
+
+    def save(self, cache: msal.SerializableTokenCache, *, force: bool = False) -> None:
+        """Write the cache if it changed: a temp file created with mode 0600, then ``os.replace``."""
+        if self.path is None or not (force or self._rewrite or cache.has_state_changed):
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        body = cache.serialize().encode("utf-8")
+        if self._cipher is not None:
+            body = self._cipher.encrypt(body)
+        temp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex}.tmp")
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                os.fchmod(handle.fileno(), 0o600)
+                handle.write(body)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temp, self.path)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        cache.has_state_changed = False
+        self._rewrite = False
+        self.problem = None

@@ -1,0 +1,159 @@
+"""The token cache file encrypted at rest with HUNTER_PARTNER_CENTER_TOKEN_CACHE_KEY, against the emulator."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from cryptography.fernet import Fernet
+
+from partner_center_assets.cli.login import new_cache_key_command
+from partner_center_assets.client import AuthMethod, PartnerCenterAuthError, TokenProvider
+from partner_center_assets.client.token_cache import TOKEN_CACHE_KEY_VARIABLE
+from partner_center_assets.emulator import Emulator
+from partner_center_assets.settings import PREFIX, Settings
+
+pytest_plugins = ["partner_center_assets_tests.emulator_fixtures"]
+pytestmark = pytest.mark.filterwarnings("ignore:This API has been deprecated:DeprecationWarning")
+
+KEY = Fernet.generate_key().decode()
+OTHER_KEY = Fernet.generate_key().decode()
+SHORT_LIFETIME = 120
+"""Below MSAL's five-minute margin, so a silent acquisition redeems the cached refresh token."""
+
+
+def token_grants(emu: Emulator) -> list[str | None]:
+    return [r.grant_type for r in emu.requests if r.path.endswith("/oauth2/v2.0/token")]
+
+
+def sign_in(settings: Settings) -> TokenProvider:
+    provider = TokenProvider.from_settings(settings)
+    provider.get_token()
+    provider.close()
+    return provider
+
+
+def cache_path(settings: Settings) -> Path:
+    return Path(settings.token_cache_path)
+
+
+def refresh_token_secrets(plaintext: bytes) -> list[str]:
+    return [entry["secret"] for entry in json.loads(plaintext)["RefreshToken"].values()]
+
+
+def test_with_a_key_the_cache_file_holds_no_token_in_clear(
+    emulator: Emulator, password_settings: Callable[..., Settings]
+) -> None:
+    settings = password_settings(emulator, token_cache_key=KEY)
+
+    sign_in(settings)
+
+    stored = cache_path(settings).read_bytes()
+    secrets = refresh_token_secrets(Fernet(KEY).decrypt(stored))
+    assert secrets and all(secret.encode() not in stored for secret in secrets)
+    assert b"RefreshToken" not in stored and b"AccessToken" not in stored
+    assert cache_path(settings).stat().st_mode & 0o777 == 0o600
+
+
+def test_a_later_run_with_the_key_refreshes_silently_from_the_encrypted_cache(
+    start_emulator: Callable[..., Emulator], password_settings: Callable[..., Settings], emulator_settings
+) -> None:
+    emu = start_emulator(access_token_lifetime=SHORT_LIFETIME)
+    sign_in(password_settings(emu, token_cache_key=KEY))
+    later = TokenProvider.from_settings(emulator_settings(emu, token_cache_key=KEY))
+
+    assert later.get_token()
+
+    assert later.method == AuthMethod.TOKEN_CACHE
+    assert token_grants(emu) == ["password", "refresh_token"]
+
+
+def test_a_plain_cache_is_encrypted_by_the_first_run_with_a_key(
+    emulator: Emulator, password_settings: Callable[..., Settings], emulator_settings
+) -> None:
+    sign_in(password_settings(emulator))
+    assert json.loads(cache_path(password_settings(emulator)).read_text())
+
+    sign_in(emulator_settings(emulator, token_cache_key=KEY))
+
+    stored = cache_path(password_settings(emulator)).read_bytes()
+    assert refresh_token_secrets(Fernet(KEY).decrypt(stored))
+    assert token_grants(emulator) == ["password"]
+
+
+def test_a_new_key_listed_before_the_old_one_rotates_the_cache(
+    emulator: Emulator, password_settings: Callable[..., Settings], emulator_settings
+) -> None:
+    sign_in(password_settings(emulator, token_cache_key=OTHER_KEY))
+
+    sign_in(emulator_settings(emulator, token_cache_key=f"{KEY},{OTHER_KEY}"))
+    rotated = TokenProvider.from_settings(emulator_settings(emulator, token_cache_key=KEY))
+
+    assert rotated.get_token()
+    assert rotated.method == AuthMethod.TOKEN_CACHE
+
+
+def test_a_cache_written_with_another_key_is_set_aside_and_replaced_by_the_next_method(
+    emulator: Emulator, password_settings: Callable[..., Settings], caplog: pytest.LogCaptureFixture
+) -> None:
+    sign_in(password_settings(emulator, token_cache_key=OTHER_KEY))
+    settings = password_settings(emulator, token_cache_key=KEY)
+
+    with caplog.at_level(logging.WARNING):
+        provider = sign_in(settings)
+
+    assert provider.method == AuthMethod.PASSWORD
+    assert f"cannot be decrypted with {TOKEN_CACHE_KEY_VARIABLE}" in caplog.text
+    assert refresh_token_secrets(Fernet(KEY).decrypt(cache_path(settings).read_bytes()))
+
+
+def test_an_unreadable_cache_with_nothing_else_configured_says_why(
+    emulator: Emulator, password_settings: Callable[..., Settings], emulator_settings
+) -> None:
+    sign_in(password_settings(emulator, token_cache_key=OTHER_KEY))
+    written = cache_path(password_settings(emulator)).read_bytes()
+    provider = TokenProvider.from_settings(emulator_settings(emulator, token_cache_key=KEY))
+
+    with pytest.raises(PartnerCenterAuthError, match="partner-center login") as raised:
+        provider.get_token()
+
+    assert f"cannot be decrypted with {TOKEN_CACHE_KEY_VARIABLE}" in str(raised.value)
+    assert cache_path(password_settings(emulator)).read_bytes() == written
+
+
+def test_an_encrypted_cache_without_a_key_says_to_set_the_key(
+    emulator: Emulator, password_settings: Callable[..., Settings], emulator_settings
+) -> None:
+    sign_in(password_settings(emulator, token_cache_key=KEY))
+    provider = TokenProvider.from_settings(emulator_settings(emulator))
+
+    with pytest.raises(
+        PartnerCenterAuthError, match=f"is encrypted and {TOKEN_CACHE_KEY_VARIABLE} is not set"
+    ):
+        provider.get_token()
+
+
+@pytest.mark.parametrize("value", ["not-a-key", f"{KEY},short", "c2hvcnQ="])
+def test_a_key_that_is_not_a_fernet_key_is_refused_without_repeating_it(value: str) -> None:
+    with pytest.raises(
+        ValueError, match=f"{TOKEN_CACHE_KEY_VARIABLE} must be one or more Fernet keys"
+    ) as raised:
+        Settings.from_env({PREFIX + "TOKEN_CACHE_KEY": value})
+
+    assert value not in str(raised.value)
+
+
+def test_the_key_is_not_part_of_the_settings_repr() -> None:
+    assert KEY not in repr(Settings.from_env({PREFIX + "TOKEN_CACHE_KEY": KEY}))
+
+
+def test_new_cache_key_prints_a_key_the_settings_accept() -> None:
+    result = CliRunner().invoke(new_cache_key_command)
+
+    key = result.stdout.strip()
+    assert result.exit_code == 0
+    assert Settings.from_env({PREFIX + "TOKEN_CACHE_KEY": key}).token_cache_key == key
