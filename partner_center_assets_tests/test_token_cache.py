@@ -157,3 +157,18 @@ def test_new_cache_key_prints_a_key_the_settings_accept() -> None:
     key = result.stdout.strip()
     assert result.exit_code == 0
     assert Settings.from_env({PREFIX + "TOKEN_CACHE_KEY": key}).token_cache_key == key
+
+
+def test_an_unreadable_cache_survives_a_refused_sign_in(
+    emulator: Emulator, password_settings: Callable[..., Settings]
+) -> None:
+    sign_in(password_settings(emulator, token_cache_key=OTHER_KEY))
+    path = cache_path(password_settings(emulator))
+    path.chmod(0o644)
+    written = path.read_bytes()
+    provider = TokenProvider.from_settings(password_settings(emulator, token_cache_key=KEY, password="wrong"))
+
+    with pytest.raises(PartnerCenterAuthError):
+        provider.get_token()
+
+    assert path.read_bytes() == written

@@ -53,10 +53,6 @@ class TokenCacheFile:
         self.problem: str | None = None
         """Why the file on disk was set aside, if it was."""
 
-    @property
-    def encrypted(self) -> bool:
-        return self._cipher is not None
-
     def load(self) -> msal.SerializableTokenCache:
         cache = msal.SerializableTokenCache()
         if self.path is None or not self.path.exists():
@@ -87,7 +83,10 @@ class TokenCacheFile:
             try:
                 data = self._cipher.decrypt(data.strip())
             except InvalidToken:
-                self._set_aside(f"cannot be decrypted with {TOKEN_CACHE_KEY_VARIABLE} (another key wrote it)")
+                self._set_aside(
+                    f"cannot be decrypted with {TOKEN_CACHE_KEY_VARIABLE} "
+                    "(another key wrote it, or it is damaged)"
+                )
                 return None
             self._rewrite = self._rewrite or self._key_count > 1
         elif self._cipher is not None:
@@ -100,7 +99,9 @@ class TokenCacheFile:
             return None
 
     def _set_aside(self, why: str) -> msal.SerializableTokenCache:
+        """Ignore the file; it stays on disk until a sign-in has new tokens to replace it with."""
         self.problem = f"the token cache {self.path} {why}"
+        self._rewrite = False
         self._logger.warning("Token cache %s %s; ignoring it", self.path, why)
         return msal.SerializableTokenCache()
 
