@@ -222,7 +222,7 @@ def test_a_failed_run_of_another_job_is_not_alerted(
 def test_the_sensor_watches_the_daily_job_and_is_off_until_a_webhook_is_set() -> None:
     from partner_center_assets.definitions import defs
 
-    sensor = defs.get_sensor_def(ALERT_SENSOR_NAME)
+    sensor = defs.resolve_sensor_def(ALERT_SENSOR_NAME)
 
     assert sensor.default_status == dg.DefaultSensorStatus.STOPPED
     assert "partner_center_daily_sync" in sensor.description
