@@ -496,3 +496,19 @@ def test_a_skip_limit_that_is_not_a_share_fails_the_skip_check_naming_its_variab
     assert failure.step_key.endswith("skipped_by_reason")
     assert "HUNTER_PARTNER_CENTER_SKIPPED_SHARE_WARN must be a share" in str(failure.step_failure_data.error)
     assert pipeline.scalar("SELECT count(*) FROM partner_center_referrals") > 0
+
+
+def test_fields_the_api_documentation_does_not_list_are_counted_and_kept(pipeline, emulator):
+    first = pipeline.run()
+    stored = {row[0] for row in pipeline.rows("SELECT id FROM partner_center_referrals")}
+    referral = touched(next(r for r in emulator.referrals if r["id"] in stored), aiLeadScore=87)
+    emulator.upsert_referrals([referral])
+
+    second = pipeline.run()
+
+    assert metadata_of(first, "normalized_referrals")["undocumented_fields"] == {}
+    assert metadata_of(second, "normalized_referrals")["undocumented_fields"] == {"aiLeadScore": 1}
+    payload = pipeline.scalar(
+        f"SELECT raw_payload FROM partner_center_referrals WHERE id = '{referral['id']}'"
+    )
+    assert (json.loads(payload) if isinstance(payload, str) else payload)["aiLeadScore"] == 87

@@ -30,6 +30,7 @@ from partner_center_assets.ingest.normalize import (
     NormalizedReferral,
     normalize_referral,
 )
+from partner_center_assets.ingest.payload_fields import FieldCensus
 from partner_center_assets.ingest.reasons import NEW_REFERRAL_REASONS, SkipReason
 from partner_center_assets.ingest.resolution import DUPLICATE_KEY_COLUMNS, find_duplicates, resolve_rows
 from partner_center_assets.ingest.rules import RESOLVED_DTYPES
@@ -221,9 +222,12 @@ def raw_referral_pages(
     deps=[raw_referral_pages],
     description="One typed row per fetched record, timestamps parsed to UTC, invalid payloads marked.",
 )
-def normalized_referrals(sync_storage: SyncStorage) -> dg.MaterializeResult:
+def normalized_referrals(
+    context: dg.AssetExecutionContext, sync_storage: SyncStorage
+) -> dg.MaterializeResult:
     clock = time.monotonic()
     files = sync_storage.files()
+    census = FieldCensus()
     sample: list[NormalizedReferral] = []
     by_stream_status: Counter[tuple[str, str | None]] = Counter()
     invalid = 0
@@ -233,6 +237,7 @@ def normalized_referrals(sync_storage: SyncStorage) -> dg.MaterializeResult:
             records = page.get("records")
             stream = page.get("stream", STREAM_DISCOVERY)
             for record in records if isinstance(records, list) else []:
+                census.observe(record)
                 referral = normalize_referral(record, fetch_seq=seq, stream=stream)
                 seq += 1
                 out.append(_normalized_row(referral))
@@ -241,10 +246,18 @@ def normalized_referrals(sync_storage: SyncStorage) -> dg.MaterializeResult:
                 if len(sample) < previews.PREVIEW_ROWS:
                     sample.append(referral)
     total = sum(by_stream_status.values())
+    undocumented = census.undocumented()
+    if undocumented:
+        named = ", ".join(f"{name} ({count})" for name, count in undocumented.items())
+        context.log.warning(
+            f"Referrals carry fields the API documentation does not list: {named}. They are kept in "
+            "raw_payload; model them in dbt_hunter if they matter."
+        )
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": total,
             "invalid_payload": invalid,
+            "undocumented_fields": dg.MetadataValue.json(undocumented),
             **{
                 f"{stream}_records": sum(n for (name, _), n in by_stream_status.items() if name == stream)
                 for stream in (STREAM_DISCOVERY, STREAM_CHANGES)
