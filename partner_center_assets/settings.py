@@ -59,6 +59,23 @@ def domain_list(value: str | None) -> tuple[str, ...]:
     return tuple(domain.lower() for domain in split_list(value))
 
 
+_FIELD_NAME = re.compile(r"[A-Za-z0-9_@$\-]+")
+
+
+def field_paths(value: str | None) -> tuple[tuple[str, ...], ...]:
+    """``team, customerProfile.team.phoneNumber`` → dotted paths into a referral, each checked."""
+    paths = []
+    for item in split_list(value):
+        path = tuple(item.split("."))
+        if not all(_FIELD_NAME.fullmatch(name) for name in path):
+            raise ValueError(
+                f"{PREFIX}DROP_FIELDS must list dotted field paths such as 'team' or "
+                f"'customerProfile.team.phoneNumber', separated by commas; got {item!r}"
+            )
+        paths.append(path)
+    return tuple(dict.fromkeys(paths))
+
+
 def schedule_settings(environ: Mapping[str, str] | None = None) -> tuple[str, str]:
     """The daily schedule's cron and timezone, validated.
 
@@ -108,6 +125,7 @@ class Settings:
     own_domains: tuple[str, ...] = ()
     extra_consumer_domains: tuple[str, ...] = ()
     allowed_domains: tuple[str, ...] = ()
+    drop_fields: tuple[tuple[str, ...], ...] = ()
     sync_cron: str = DEFAULT_SYNC_CRON
     sync_timezone: str = DEFAULT_SYNC_TIMEZONE
 
@@ -168,6 +186,7 @@ class Settings:
             own_domains=domain_list(get("OWN_DOMAINS")),
             extra_consumer_domains=domain_list(get("EXTRA_CONSUMER_DOMAINS")),
             allowed_domains=domain_list(get("ALLOWED_DOMAINS")),
+            drop_fields=field_paths(get("DROP_FIELDS")),
             sync_cron=cron,
             sync_timezone=timezone,
         )

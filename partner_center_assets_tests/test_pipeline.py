@@ -512,3 +512,48 @@ def test_fields_the_api_documentation_does_not_list_are_counted_and_kept(pipelin
         f"SELECT raw_payload FROM partner_center_referrals WHERE id = '{referral['id']}'"
     )
     assert (json.loads(payload) if isinstance(payload, str) else payload)["aiLeadScore"] == 87
+
+
+DROPPED = "team,customerProfile.team.phoneNumber,customerProfile.team.firstName,customerProfile.team.lastName"
+
+
+def stored_payloads(pipeline) -> dict[str, dict]:
+    rows = pipeline.rows("SELECT id, raw_payload FROM partner_center_referrals")
+    return {id_: json.loads(raw) if isinstance(raw, str) else raw for id_, raw in rows}
+
+
+def test_dropped_fields_stay_out_of_stored_payloads_but_not_out_of_domain_resolution(
+    pipeline, emulator, monkeypatch
+):
+    monkeypatch.setenv(PREFIX + "DROP_FIELDS", DROPPED)
+
+    result = pipeline.run()
+
+    payloads = stored_payloads(pipeline)
+    members = [m for p in payloads.values() for m in (p.get("customerProfile") or {}).get("team") or []]
+    resolver = DomainResolver()
+    expected = {r["id"]: resolver.resolve(r).domain for r in emulator.referrals if r["id"] in payloads}
+    assert payloads and all("team" not in p for p in payloads.values())
+    assert members and all(set(m) & {"phoneNumber", "firstName", "lastName"} == set() for m in members)
+    assert any("email" in m for m in members)
+    assert dict(pipeline.rows("SELECT id, domain FROM partner_center_referrals")) == expected
+    assert metadata_of(result, "resolved_referrals")["payloads_trimmed"] >= len(payloads)
+
+
+def test_a_resync_with_the_same_dropped_fields_changes_nothing(pipeline, monkeypatch):
+    monkeypatch.setenv(PREFIX + "DROP_FIELDS", DROPPED)
+    pipeline.run()
+
+    again = metadata_of(pipeline.run(full_refresh=True), "partner_center_referrals")
+
+    assert again["updated"] == 0 and again["inserted"] == 0 and again["unchanged"] > 0
+
+
+def test_a_full_refresh_after_dropping_fields_rewrites_the_stored_payloads(pipeline, monkeypatch):
+    first = metadata_of(pipeline.run(), "partner_center_referrals")
+    monkeypatch.setenv(PREFIX + "DROP_FIELDS", "team")
+
+    again = metadata_of(pipeline.run(full_refresh=True), "partner_center_referrals")
+
+    assert again["updated"] == first["inserted"]
+    assert all("team" not in p for p in stored_payloads(pipeline).values())

@@ -15,6 +15,7 @@ from partner_center_assets import tolerant_json
 from partner_center_assets.ingest.domains import DomainResolver
 from partner_center_assets.ingest.normalize import NormalizedReferral
 from partner_center_assets.ingest.reasons import SkipReason
+from partner_center_assets.ingest.redaction import PayloadTrimmer
 from partner_center_assets.ingest.rules import decide, mark_duplicates
 
 DUPLICATE_KEY_COLUMNS = ("fetch_seq", "id", "updated_at", "invalid_detail")
@@ -40,11 +41,18 @@ def resolve_rows(
     resolver: DomainResolver,
     *,
     direction: str,
+    trimmer: PayloadTrimmer | None = None,
 ) -> Iterator[tuple[Any, ...]]:
-    """Rows of ``RESOLVED_COLUMNS`` for rows of ``NORMALIZED_COLUMNS``, one at a time."""
+    """Rows of ``RESOLVED_COLUMNS`` for rows of ``NORMALIZED_COLUMNS``, one at a time.
+
+    With a ``trimmer``, each payload loses the configured fields once its domain is resolved.
+    """
     for row in rows:
         referral = NormalizedReferral(*row)
         resolution = None
         if referral.invalid_detail is None:
-            resolution = resolver.resolve(tolerant_json.loads(referral.raw_payload))
+            payload = tolerant_json.loads(referral.raw_payload)
+            resolution = resolver.resolve(payload)
+            if trimmer is not None and trimmer.paths:
+                referral = trimmer.trim(referral, payload)
         yield decide(referral, resolution, duplicates, direction).as_row()

@@ -32,6 +32,7 @@ from partner_center_assets.ingest.normalize import (
 )
 from partner_center_assets.ingest.payload_fields import FieldCensus
 from partner_center_assets.ingest.reasons import NEW_REFERRAL_REASONS, SkipReason
+from partner_center_assets.ingest.redaction import PayloadTrimmer
 from partner_center_assets.ingest.resolution import DUPLICATE_KEY_COLUMNS, find_duplicates, resolve_rows
 from partner_center_assets.ingest.rules import RESOLVED_DTYPES
 from partner_center_assets.settings import Settings
@@ -280,6 +281,7 @@ def resolved_referrals(partner_center: PartnerCenter, sync_storage: SyncStorage)
     files = sync_storage.files()
     settings = partner_center.settings()
     resolver = partner_center.domain_resolver()
+    trimmer = PayloadTrimmer(settings.drop_fields)
     counts: Counter[str] = Counter()
     domains: Counter[str] = Counter()
     sample: list[tuple] = []
@@ -293,7 +295,9 @@ def resolved_referrals(partner_center: PartnerCenter, sync_storage: SyncStorage)
         )
         for batch in files.read_batches(files.normalized, "normalized_referrals"):
             rows = zip(*(column.to_pylist() for column in batch.columns), strict=True)
-            for row in resolve_rows(rows, duplicates, resolver, direction=settings.direction):
+            for row in resolve_rows(
+                rows, duplicates, resolver, direction=settings.direction, trimmer=trimmer
+            ):
                 out.append(row)
                 skip, domain, _, detail, new_skip = row[-5:]
                 counts[f"domain_{detail}"] += 1
@@ -316,6 +320,8 @@ def resolved_referrals(partner_center: PartnerCenter, sync_storage: SyncStorage)
             **{f"would_skip_{reason}": counts[f"would_skip_{reason}"] for reason in NEW_REFERRAL_REASONS},
             **{f"domain_{detail}": counts[f"domain_{detail}"] for detail in DOMAIN_DETAILS},
             "domain_lists": dg.MetadataValue.json(resolver.list_versions),
+            "payloads_trimmed": trimmer.trimmed,
+            "dropped_fields": ", ".join(".".join(path) for path in trimmer.paths) or "none",
             "seconds": round(time.monotonic() - clock, 3),
             "preview": dg.MetadataValue.md(previews.resolved_preview(sample, domains)),
             "path": dg.MetadataValue.path(str(files.resolved)),

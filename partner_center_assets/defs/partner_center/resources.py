@@ -17,7 +17,14 @@ from partner_center_assets.client import PartnerCenterClient
 from partner_center_assets.hunter_db import migrate
 from partner_center_assets.hunter_db.engine import create_hunter_engine, describe
 from partner_center_assets.ingest.domains import DomainResolver
-from partner_center_assets.settings import PREFIX, Settings, default_database_url, domain_list, split_list
+from partner_center_assets.settings import (
+    PREFIX,
+    Settings,
+    default_database_url,
+    domain_list,
+    field_paths,
+    split_list,
+)
 from partner_center_assets.sync_files import SyncFiles
 
 
@@ -46,6 +53,7 @@ class PartnerCenter(dg.ConfigurableResource):
     own_domains: str | None = None
     extra_consumer_domains: str | None = None
     allowed_domains: str | None = None
+    drop_fields: str | None = None
 
     def settings(self) -> Settings:
         """The contract settings: environment defaults, overridden by what this resource sets."""
@@ -82,6 +90,8 @@ class PartnerCenter(dg.ConfigurableResource):
         for field in ("own_domains", "extra_consumer_domains", "allowed_domains"):
             if domains := domain_list(getattr(self, field)):
                 overrides[field] = domains
+        if paths := field_paths(self.drop_fields):
+            overrides["drop_fields"] = paths
         return Settings(**{**base.__dict__, **overrides})
 
     def client(self, logger: logging.Logger | None = None) -> PartnerCenterClient:
@@ -159,6 +169,7 @@ _PARTNER_CENTER_FIELDS: dict[str, tuple[str, bool]] = {
     "own_domains": ("OWN_DOMAINS", False),
     "extra_consumer_domains": ("EXTRA_CONSUMER_DOMAINS", False),
     "allowed_domains": ("ALLOWED_DOMAINS", False),
+    "drop_fields": ("DROP_FIELDS", False),
 }
 
 
