@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from partner_center_assets.ingest.normalize import normalize_referral
 from partner_center_assets.ingest.redaction import PayloadTrimmer, drop_path
@@ -95,3 +98,40 @@ def test_paths_are_read_from_the_variable_without_repeats() -> None:
 def test_a_malformed_path_is_refused_naming_the_variable(value: str) -> None:
     with pytest.raises(ValueError, match=f"{PREFIX}DROP_FIELDS must list dotted field paths"):
         field_paths(value)
+
+
+KEYS = st.sampled_from(["team", "email", "phoneNumber", "customerProfile", "x"])
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(KEYS, children, max_size=4),
+    max_leaves=30,
+)
+
+
+def reachable(node: Any, path: tuple[str, ...]) -> bool:
+    """Whether any value sits at ``path`` (lists standing for each item), found without dropping."""
+    frontier = [node]
+    for key in path:
+        reached = []
+        while frontier:
+            item = frontier.pop()
+            if isinstance(item, list):
+                frontier.extend(item)
+            elif isinstance(item, dict) and key in item:
+                reached.append(item[key])
+        frontier = reached
+    return bool(frontier)
+
+
+@given(json_values, st.lists(KEYS, min_size=1, max_size=3).map(tuple))
+def test_after_a_drop_nothing_is_left_at_the_path_and_nothing_else_is_touched(
+    value: Any, path: tuple
+) -> None:
+    before = json.dumps(value, sort_keys=True)
+    trimmed = json.loads(before)
+
+    removed = drop_path(trimmed, path)
+
+    assert not reachable(trimmed, path)
+    assert removed == reachable(json.loads(before), path)
+    assert (json.dumps(trimmed, sort_keys=True) == before) == (not removed)
