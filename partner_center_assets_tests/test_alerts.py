@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import dagster as dg
 import pytest
@@ -27,6 +28,7 @@ from partner_center_assets.defs.partner_center.alerts import (
     AlertWebhook,
     partner_center_failure_alert,
 )
+from partner_center_assets.defs.partner_center.failures import root_cause
 from partner_center_assets.defs.partner_center.schedules import DAILY_JOB_NAME
 from partner_center_assets.emulator import Emulator
 from partner_center_assets.settings import PREFIX
@@ -292,3 +294,18 @@ def test_the_daemon_posts_an_alert_when_a_daily_sync_run_fails(
     assert body["errors"][0].startswith("raw_referral_pages: PartnerCenterAuthError")
     daemon_log = log.read_text()
     assert "T0KEN" not in daemon_log and "wrong-Pa55word" not in daemon_log
+
+
+def test_a_wrapped_error_is_reported_by_its_first_cause_on_one_line() -> None:
+    cause = SimpleNamespace(
+        cls_name="OperationalError",
+        message="psycopg.OperationalError: terminating connection\nserver closed the connection\n",
+        cause=None,
+    )
+    wrapper = SimpleNamespace(
+        cls_name="DagsterExecutionStepExecutionError",
+        message='Error occurred while executing op "hunter_tables":',
+        cause=cause,
+    )
+
+    assert root_cause(wrapper) == "OperationalError: terminating connection server closed the connection"

@@ -184,6 +184,20 @@ def test_a_failed_sync_prints_the_cause_not_the_step_wrapper(
     assert "a-wrong-password" not in result.output
 
 
+def test_a_sync_failed_by_too_many_skips_prints_the_check_and_its_description(
+    on_emulator: Emulator, hunter_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HUNTER_PARTNER_CENTER_SKIPPED_SHARE_ERROR", "0")
+
+    result = run("sync")
+
+    failed = [line for line in result.output.splitlines() if line.startswith("FAILED")]
+    assert result.exit_code != 0
+    assert len(failed) == 1, result.output
+    assert failed[0].startswith("FAILED check skipped_by_reason on partner_center_referrals: ")
+    assert "HUNTER_PARTNER_CENTER_SKIPPED_SHARE_ERROR" in failed[0]
+
+
 @pytest.mark.parametrize("command", ["current", "upgrade"])
 def test_db_commands_report_an_unreachable_database_in_one_line_without_its_password(
     command: str, monkeypatch: pytest.MonkeyPatch

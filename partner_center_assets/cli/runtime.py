@@ -8,10 +8,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import dagster as dg
 
+from partner_center_assets.defs.partner_center.failures import failure_lines
 from partner_center_assets.hunter_db.engine import create_hunter_engine
 from partner_center_assets.hunter_db.sync_writer import SyncOutcome
 from partner_center_assets.settings import Settings, home_dir
@@ -126,22 +127,5 @@ def outcome_summary(outcome: SyncOutcome) -> dict[str, Any]:
 
 
 def failure_messages(result: dg.ExecuteInProcessResult) -> list[str]:
-    messages = []
-    for event in result.all_events:
-        if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
-            messages.append(f"{event.step_key}: {_root_cause(event.step_failure_data.error)}")
-    return messages
-
-
-class _ErrorInfo(Protocol):
-    """What a step failure carries (Dagster's serializable error: a message and its cause)."""
-
-    message: str
-    cause: _ErrorInfo | None
-
-
-def _root_cause(error: _ErrorInfo) -> str:
-    """The error that started it: Dagster wraps a step's exception in its own execution error."""
-    while error.cause is not None:
-        error = error.cause
-    return error.message.strip()
+    """One line per cause of a failed run: ERROR checks with their description, failed steps' errors."""
+    return failure_lines(result.all_events, result.get_asset_check_evaluations())

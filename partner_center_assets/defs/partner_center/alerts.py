@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
 
 import dagster as dg
 
 from partner_center_assets.alerts import ALERT_WEBHOOK_VARIABLE, FailureAlert, post_alert
+from partner_center_assets.defs.partner_center.failures import failure_lines
 from partner_center_assets.defs.partner_center.schedules import DAILY_JOB_NAME
 
-if TYPE_CHECKING:
-    from dagster_shared.error import SerializableErrorInfo
-
 ALERT_SENSOR_NAME = "partner_center_failure_alert"
-STEP_ERROR_CHARS = 400
 
 
 class AlertWebhook(dg.ConfigurableResource):
@@ -27,49 +23,18 @@ def _configured() -> bool:
     return bool(os.environ.get(ALERT_WEBHOOK_VARIABLE, "").strip())
 
 
-def step_error(error: SerializableErrorInfo) -> str:
-    """The user's error behind Dagster's wrapper, as ``Class: message`` on one line."""
-    while error.cls_name == "DagsterExecutionStepExecutionError" and error.cause is not None:
-        error = error.cause
-    message = " ".join(line.strip() for line in error.message.strip().splitlines() if line.strip())
-    qualified, _, text = message.partition(": ")
-    if qualified.rsplit(".", 1)[-1] == error.cls_name:
-        message = f"{error.cls_name}: {text}"
-    return message if len(message) <= STEP_ERROR_CHARS else message[: STEP_ERROR_CHARS - 1] + "…"
-
-
-def failed_error_checks(context: dg.RunFailureSensorContext) -> list[str]:
-    """Each check of the run that failed with ERROR severity, with its own description."""
+def failure_alert(context: dg.RunFailureSensorContext) -> FailureAlert:
+    """The run's job and id, and why it failed (see ``failures``), else Dagster's own message."""
     entries = context.instance.all_logs(
         context.dagster_run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
     )
-    failed = []
-    for entry in entries:
-        evaluation = entry.dagster_event.event_specific_data if entry.dagster_event else None
-        if (
-            isinstance(evaluation, dg.AssetCheckEvaluation)
-            and not evaluation.passed
-            and evaluation.severity == dg.AssetCheckSeverity.ERROR
-        ):
-            asset = evaluation.asset_key.to_user_string()
-            failed.append(f"check {evaluation.check_name} on {asset}: {evaluation.description or 'failed'}")
-    return failed
-
-
-def failure_alert(context: dg.RunFailureSensorContext) -> FailureAlert:
-    """The run's job and id, the checks that failed as errors and the error of each other failed step."""
-    checks = failed_error_checks(context)
-    errors = tuple(
-        checks
-        + [
-            f"{event.step_key}: {step_error(event.event_specific_data.error)}"
-            for event in context.get_step_failure_events()
-            if event.step_key
-            and event.event_specific_data
-            and event.event_specific_data.error
-            and not (checks and event.event_specific_data.error.cls_name == "DagsterAssetCheckFailedError")
-        ]
-    )
+    checks = [
+        entry.dagster_event.event_specific_data
+        for entry in entries
+        if entry.dagster_event
+        and isinstance(entry.dagster_event.event_specific_data, dg.AssetCheckEvaluation)
+    ]
+    errors = tuple(failure_lines(context.get_step_failure_events(), checks))
     if not errors and context.failure_event.message:
         errors = (context.failure_event.message,)
     return FailureAlert(job=context.dagster_run.job_name, run_id=context.dagster_run.run_id, errors=errors)
