@@ -14,6 +14,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from cryptography.fernet import Fernet
+
 PREFIX = "HUNTER_PARTNER_CENTER_"
 
 DEFAULT_BASE_URL = "https://api.partner.microsoft.com"
@@ -57,6 +59,23 @@ def split_list(value: str | None) -> list[str]:
 def domain_list(value: str | None) -> tuple[str, ...]:
     """A comma-separated list of domains, lowercased (own domains and the list overrides)."""
     return tuple(domain.lower() for domain in split_list(value))
+
+
+TOKEN_CACHE_KEY_VARIABLE = PREFIX + "TOKEN_CACHE_KEY"
+
+
+def cache_keys(value: str | None) -> tuple[str, ...]:
+    """The comma-separated Fernet keys of the token cache; the error names the variable, never a key."""
+    keys = tuple(split_list(value))
+    try:
+        for key in keys:
+            Fernet(key)
+    except ValueError:
+        raise ValueError(
+            f"{TOKEN_CACHE_KEY_VARIABLE} must be one or more Fernet keys separated by commas "
+            "(make one with `partner-center new-cache-key`)"
+        ) from None
+    return keys
 
 
 _FIELD_NAME = re.compile(r"[A-Za-z0-9_@$\-]+")
@@ -143,9 +162,7 @@ class Settings:
             if value < minimum:
                 what = "a positive whole number" if minimum else "0 or a positive whole number"
                 raise ValueError(f"{PREFIX}{name} must be {what}, got {value}")
-        from partner_center_assets.client.token_cache import cache_cipher
-
-        cache_cipher(self.token_cache_key)
+        cache_keys(self.token_cache_key)
         if not self.statuses:
             raise ValueError(f"{PREFIX}REFERRAL_DEFAULT_STATUS must name at least one referral status")
         check_enum_value(PREFIX + "REFERRAL_DEFAULT_DIRECTION", self.direction)

@@ -224,7 +224,9 @@ def test_doctor_passes_a_database_the_next_sync_will_migrate_and_says_so(
     emulator: Emulator, environment: dict[str, str | None]
 ) -> None:
     env = with_password(environment, emulator)
-    sa.create_engine(str(env["HUNTER_DATABASE_URL"])).connect().close()
+    engine = sa.create_engine(str(env["HUNTER_DATABASE_URL"]))
+    engine.connect().close()
+    engine.dispose()
 
     result = CliRunner().invoke(doctor, env=env)
 

@@ -13,9 +13,8 @@ from cryptography.fernet import Fernet
 
 from partner_center_assets.cli.login import new_cache_key_command
 from partner_center_assets.client import AuthMethod, PartnerCenterAuthError, TokenProvider
-from partner_center_assets.client.token_cache import TOKEN_CACHE_KEY_VARIABLE
 from partner_center_assets.emulator import Emulator
-from partner_center_assets.settings import PREFIX, Settings
+from partner_center_assets.settings import PREFIX, TOKEN_CACHE_KEY_VARIABLE, Settings
 
 pytest_plugins = ["partner_center_assets_tests.emulator_fixtures"]
 pytestmark = pytest.mark.filterwarnings("ignore:This API has been deprecated:DeprecationWarning")

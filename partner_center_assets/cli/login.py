@@ -9,8 +9,8 @@ from __future__ import annotations
 import click
 
 from partner_center_assets.client import PartnerCenterError, TokenProvider
-from partner_center_assets.client.token_cache import TOKEN_CACHE_KEY_VARIABLE, new_cache_key
-from partner_center_assets.settings import Settings
+from partner_center_assets.client.token_cache import new_cache_key
+from partner_center_assets.settings import TOKEN_CACHE_KEY_VARIABLE, Settings
 
 
 @click.command("login")

@@ -18,23 +18,16 @@ from pathlib import Path
 import msal
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-TOKEN_CACHE_KEY_VARIABLE = "HUNTER_PARTNER_CENTER_TOKEN_CACHE_KEY"
+from partner_center_assets.settings import TOKEN_CACHE_KEY_VARIABLE, cache_keys
+
 _FERNET_PREFIX = b"gAAAAA"
 """Every Fernet token starts with its version byte 0x80 and a timestamp: base64 ``gAAAAA``."""
 
 
 def cache_cipher(keys: str | None) -> MultiFernet | None:
-    """The cipher of a comma-separated key list; the error names the variable, never a key."""
-    names = [key.strip() for key in (keys or "").split(",") if key.strip()]
-    if not names:
-        return None
-    try:
-        return MultiFernet([Fernet(key) for key in names])
-    except ValueError:
-        raise ValueError(
-            f"{TOKEN_CACHE_KEY_VARIABLE} must be one or more Fernet keys separated by commas "
-            "(make one with `partner-center new-cache-key`)"
-        ) from None
+    """The cipher of a comma-separated key list (the first encrypts), or None without keys."""
+    names = cache_keys(keys)
+    return MultiFernet([Fernet(key) for key in names]) if names else None
 
 
 def new_cache_key() -> str:
@@ -48,7 +41,7 @@ class TokenCacheFile:
         self.path = path
         self._logger = logger
         self._cipher = cache_cipher(key)
-        self._key_count = len([part for part in (key or "").split(",") if part.strip()])
+        self._key_count = len(cache_keys(key))
         self._rewrite = False
         self.problem: str | None = None
         """Why the file on disk was set aside, if it was."""
