@@ -16,6 +16,7 @@ import requests
 import tenacity
 
 ALERT_WEBHOOK_VARIABLE = "HUNTER_PARTNER_CENTER_ALERT_WEBHOOK_URL"
+DAGSTER_UI_VARIABLE = "HUNTER_PARTNER_CENTER_DAGSTER_UI_URL"
 MAX_ERROR_CHARS = 1500
 ATTEMPTS = 3
 TIMEOUT_S = 10.0
@@ -38,19 +39,39 @@ def check_webhook_url(url: str) -> str:
 
 @dataclass(frozen=True)
 class FailureAlert:
-    """What a channel needs to know about a failed run: which, when it started, and why."""
+    """What a channel needs to know about a failed run: which run, why, and where to look."""
 
     job: str
     run_id: str
     errors: tuple[str, ...]
+    run_url: str | None = None
 
     def text(self) -> str:
         reasons = "\n".join(f"- {error}" for error in self.errors) or "- (no step error was recorded)"
-        text = f"Partner Center sync failed: job {self.job}, run {self.run_id}\n{reasons}"
+        link = f"\n{self.run_url}" if self.run_url else ""
+        text = f"Partner Center sync failed: job {self.job}, run {self.run_id}{link}\n{reasons}"
         return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
 
     def payload(self) -> dict[str, object]:
-        return {"text": self.text(), "job": self.job, "run_id": self.run_id, "errors": list(self.errors)}
+        return {
+            "text": self.text(),
+            "job": self.job,
+            "run_id": self.run_id,
+            "run_url": self.run_url,
+            "errors": list(self.errors),
+        }
+
+
+def run_url(ui_url: str | None, run_id: str) -> str | None:
+    """The run's page in the Dagster UI at ``ui_url`` (its base address), if one is configured."""
+    if not ui_url:
+        return None
+    parts = urlsplit(ui_url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(
+            f"{DAGSTER_UI_VARIABLE} must be the http(s) address of the Dagster UI, got {ui_url!r}"
+        )
+    return f"{ui_url.strip().rstrip('/')}/runs/{run_id}"
 
 
 class _Retryable(Exception):

@@ -17,11 +17,13 @@ from pytest_httpserver import HTTPServer
 
 from partner_center_assets.alerts import (
     ALERT_WEBHOOK_VARIABLE,
+    DAGSTER_UI_VARIABLE,
     MAX_ERROR_CHARS,
     AlertDeliveryError,
     FailureAlert,
     check_webhook_url,
     post_alert,
+    run_url,
 )
 from partner_center_assets.defs.partner_center.alerts import (
     ALERT_SENSOR_NAME,
@@ -62,6 +64,26 @@ def test_alert_text_names_the_job_the_run_and_each_failed_step() -> None:
     )
 
 
+def test_with_the_ui_address_the_alert_links_to_the_run() -> None:
+    url = run_url("https://dagster.example.com/ ", "0d1e")
+    alert = FailureAlert(job="partner_center_daily_sync", run_id="0d1e", errors=(), run_url=url)
+
+    assert url == "https://dagster.example.com/runs/0d1e"
+    assert alert.text().splitlines()[1] == url
+    assert alert.payload()["run_url"] == url
+
+
+def test_without_the_ui_address_there_is_no_link() -> None:
+    assert run_url(None, "0d1e") is None
+    assert ALERT.payload()["run_url"] is None
+
+
+@pytest.mark.parametrize("address", ["dagster.example.com", "ftp://dagster", "https://"])
+def test_a_ui_address_that_is_not_one_is_refused_naming_the_variable(address: str) -> None:
+    with pytest.raises(ValueError, match=f"{DAGSTER_UI_VARIABLE} must be the http"):
+        run_url(address, "0d1e")
+
+
 def test_a_long_alert_text_is_cut_to_the_limit() -> None:
     alert = FailureAlert(job="j", run_id="r", errors=("x" * 5000,))
 
@@ -81,6 +103,7 @@ def test_the_alert_is_posted_as_json_with_a_text_field(httpserver: HTTPServer) -
         "text": ALERT.text(),
         "job": "partner_center_daily_sync",
         "run_id": "0d1e",
+        "run_url": None,
         "errors": list(ALERT.errors),
     }
 
@@ -192,6 +215,23 @@ def test_a_failed_sync_posts_its_failed_step_and_error_to_the_webhook(
     assert "wrong-Pa55word" not in request.get_data(as_text=True)
 
 
+@pytest.mark.parametrize(
+    ("address", "link"),
+    [("http://localhost:3000", "http://localhost:3000/runs/{run_id}"), ("not an address", None)],
+)
+def test_the_alert_links_to_the_run_in_the_ui_when_its_address_is_set(
+    failed_run, httpserver: HTTPServer, address: str, link: str | None
+) -> None:
+    httpserver.expect_request(HOOK_PATH, method="POST").respond_with_data("1")
+    webhook = AlertWebhook(url=httpserver.url_for(HOOK_PATH), ui_url=address)
+
+    partner_center_failure_alert(sensor_context(failed_run, webhook))
+
+    ((request, _),) = httpserver.log
+    run_id = failed_run[1].dagster_run.run_id
+    assert request.get_json()["run_url"] == (link.format(run_id=run_id) if link else None)
+
+
 def test_without_a_webhook_the_sensor_skips_and_says_which_variable_to_set(failed_run) -> None:
     result = partner_center_failure_alert(sensor_context(failed_run, AlertWebhook()))
 
@@ -265,6 +305,7 @@ def test_the_daemon_posts_an_alert_when_a_daily_sync_run_fails(
     monkeypatch.setenv("HUNTER_DATABASE_URL", f"duckdb:///{tmp_path / 'hunter.duckdb'}")
     monkeypatch.setenv(PREFIX + "PASSWORD", "wrong-Pa55word")
     monkeypatch.setenv(ALERT_WEBHOOK_VARIABLE, httpserver.url_for(HOOK_PATH))
+    monkeypatch.setenv(DAGSTER_UI_VARIABLE, "https://dagster.example.com")
     httpserver.expect_request(HOOK_PATH, method="POST").respond_with_data("1")
     bin_dir = Path(sys.executable).parent
     log = tmp_path / "daemon.log"
@@ -291,6 +332,7 @@ def test_the_daemon_posts_an_alert_when_a_daily_sync_run_fails(
     ((request, _),) = httpserver.log
     body = request.get_json()
     assert body["job"] == DAILY_JOB_NAME
+    assert body["run_url"] == f"https://dagster.example.com/runs/{body['run_id']}"
     assert body["errors"][0].startswith("raw_referral_pages: PartnerCenterAuthError")
     daemon_log = log.read_text()
     assert "T0KEN" not in daemon_log and "wrong-Pa55word" not in daemon_log

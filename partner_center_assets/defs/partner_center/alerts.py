@@ -6,7 +6,13 @@ import os
 
 import dagster as dg
 
-from partner_center_assets.alerts import ALERT_WEBHOOK_VARIABLE, FailureAlert, post_alert
+from partner_center_assets.alerts import (
+    ALERT_WEBHOOK_VARIABLE,
+    DAGSTER_UI_VARIABLE,
+    FailureAlert,
+    post_alert,
+    run_url,
+)
 from partner_center_assets.defs.partner_center.failures import failure_lines
 from partner_center_assets.defs.partner_center.schedules import DAILY_JOB_NAME
 
@@ -14,17 +20,20 @@ ALERT_SENSOR_NAME = "partner_center_failure_alert"
 
 
 class AlertWebhook(dg.ConfigurableResource):
-    """Incoming webhook of the channel that hears about failed syncs (unset: no alerts)."""
+    """Incoming webhook of the channel that hears about failed syncs (unset: no alerts), and the
+    Dagster UI's address for a link to the failed run."""
 
     url: str | None = None
+    ui_url: str | None = None
 
 
 def _configured() -> bool:
     return bool(os.environ.get(ALERT_WEBHOOK_VARIABLE, "").strip())
 
 
-def failure_alert(context: dg.RunFailureSensorContext) -> FailureAlert:
-    """The run's job and id, and why it failed (see ``failures``), else Dagster's own message."""
+def failure_alert(context: dg.RunFailureSensorContext, ui_url: str | None = None) -> FailureAlert:
+    """The run's job, id and page in the UI, and why it failed (see ``failures``), else Dagster's
+    own message. A UI address that is not one costs the link, never the alert."""
     entries = context.instance.all_logs(
         context.dagster_run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
     )
@@ -37,7 +46,13 @@ def failure_alert(context: dg.RunFailureSensorContext) -> FailureAlert:
     errors = tuple(failure_lines(context.get_step_failure_events(), checks))
     if not errors and context.failure_event.message:
         errors = (context.failure_event.message,)
-    return FailureAlert(job=context.dagster_run.job_name, run_id=context.dagster_run.run_id, errors=errors)
+    run_id = context.dagster_run.run_id
+    try:
+        link = run_url(ui_url, run_id)
+    except ValueError as exc:
+        context.log.warning(f"{exc}; the alert goes without a link")
+        link = None
+    return FailureAlert(job=context.dagster_run.job_name, run_id=run_id, errors=errors, run_url=link)
 
 
 @dg.run_failure_sensor(
@@ -62,7 +77,7 @@ def partner_center_failure_alert(
         return None
     if not alert_webhook.url:
         return dg.SkipReason(f"{ALERT_WEBHOOK_VARIABLE} is not set")
-    alert = failure_alert(context)
+    alert = failure_alert(context, alert_webhook.ui_url)
     status = post_alert(alert_webhook.url, alert)
     context.log.info(f"Alert for run {alert.run_id} posted (HTTP {status}).")
     return None
@@ -70,5 +85,10 @@ def partner_center_failure_alert(
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    webhook = AlertWebhook(url=dg.EnvVar(ALERT_WEBHOOK_VARIABLE)) if _configured() else AlertWebhook()
+    bound = {
+        field: dg.EnvVar(name)
+        for field, name in (("url", ALERT_WEBHOOK_VARIABLE), ("ui_url", DAGSTER_UI_VARIABLE))
+        if os.environ.get(name, "").strip()
+    }
+    webhook = AlertWebhook(**bound)
     return dg.Definitions(sensors=[partner_center_failure_alert], resources={"alert_webhook": webhook})
