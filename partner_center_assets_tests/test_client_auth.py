@@ -20,27 +20,17 @@ from partner_center_assets.client import (
 )
 from partner_center_assets.emulator import Emulator, Fault
 from partner_center_assets.settings import Settings
-from partner_center_assets_tests.token_cache_files import age_refresh_tokens
+from partner_center_assets_tests.token_cache_files import (
+    SHORT_LIFETIME,
+    age_refresh_tokens,
+    grants,
+    signed_in,
+)
 
 pytest_plugins = ["partner_center_assets_tests.emulator_fixtures"]
 pytestmark = pytest.mark.filterwarnings("ignore:This API has been deprecated:DeprecationWarning")
 
 QUERY = build_referral_query(direction="Incoming", statuses=["New", "Active"], top=10)
-# Below MSAL's five-minute margin, so every silent acquisition redeems the cached refresh token.
-SHORT_LIFETIME = 120
-
-
-def grants(emu: Emulator) -> list[tuple[str | None, int | None]]:
-    """(grant type, status) of every token request the emulator received, in order."""
-    return [(r.grant_type, r.status) for r in emu.requests if r.path.endswith("/oauth2/v2.0/token")]
-
-
-def signed_in(settings: Settings) -> TokenProvider:
-    """A provider that has acquired one token (and so written the cache file)."""
-    provider = TokenProvider.from_settings(settings)
-    provider.get_token()
-    provider.close()
-    return provider
 
 
 def test_password_sign_in_discovers_the_user_realm_on_the_authority_port(

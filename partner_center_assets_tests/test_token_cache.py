@@ -15,25 +15,13 @@ from partner_center_assets.cli.login import new_cache_key_command
 from partner_center_assets.client import AuthMethod, PartnerCenterAuthError, TokenProvider
 from partner_center_assets.emulator import Emulator
 from partner_center_assets.settings import PREFIX, TOKEN_CACHE_KEY_VARIABLE, Settings
+from partner_center_assets_tests.token_cache_files import SHORT_LIFETIME, grant_types, signed_in
 
 pytest_plugins = ["partner_center_assets_tests.emulator_fixtures"]
 pytestmark = pytest.mark.filterwarnings("ignore:This API has been deprecated:DeprecationWarning")
 
 KEY = Fernet.generate_key().decode()
 OTHER_KEY = Fernet.generate_key().decode()
-SHORT_LIFETIME = 120
-"""Below MSAL's five-minute margin, so a silent acquisition redeems the cached refresh token."""
-
-
-def token_grants(emu: Emulator) -> list[str | None]:
-    return [r.grant_type for r in emu.requests if r.path.endswith("/oauth2/v2.0/token")]
-
-
-def sign_in(settings: Settings) -> TokenProvider:
-    provider = TokenProvider.from_settings(settings)
-    provider.get_token()
-    provider.close()
-    return provider
 
 
 def cache_path(settings: Settings) -> Path:
@@ -49,7 +37,7 @@ def test_with_a_key_the_cache_file_holds_no_token_in_clear(
 ) -> None:
     settings = password_settings(emulator, token_cache_key=KEY)
 
-    sign_in(settings)
+    signed_in(settings)
 
     stored = cache_path(settings).read_bytes()
     secrets = refresh_token_secrets(Fernet(KEY).decrypt(stored))
@@ -62,34 +50,34 @@ def test_a_later_run_with_the_key_refreshes_silently_from_the_encrypted_cache(
     start_emulator: Callable[..., Emulator], password_settings: Callable[..., Settings], emulator_settings
 ) -> None:
     emu = start_emulator(access_token_lifetime=SHORT_LIFETIME)
-    sign_in(password_settings(emu, token_cache_key=KEY))
+    signed_in(password_settings(emu, token_cache_key=KEY))
     later = TokenProvider.from_settings(emulator_settings(emu, token_cache_key=KEY))
 
     assert later.get_token()
 
     assert later.method == AuthMethod.TOKEN_CACHE
-    assert token_grants(emu) == ["password", "refresh_token"]
+    assert grant_types(emu) == ["password", "refresh_token"]
 
 
 def test_a_plain_cache_is_encrypted_by_the_first_run_with_a_key(
     emulator: Emulator, password_settings: Callable[..., Settings], emulator_settings
 ) -> None:
-    sign_in(password_settings(emulator))
+    signed_in(password_settings(emulator))
     assert json.loads(cache_path(password_settings(emulator)).read_text())
 
-    sign_in(emulator_settings(emulator, token_cache_key=KEY))
+    signed_in(emulator_settings(emulator, token_cache_key=KEY))
 
     stored = cache_path(password_settings(emulator)).read_bytes()
     assert refresh_token_secrets(Fernet(KEY).decrypt(stored))
-    assert token_grants(emulator) == ["password"]
+    assert grant_types(emulator) == ["password"]
 
 
 def test_a_new_key_listed_before_the_old_one_rotates_the_cache(
     emulator: Emulator, password_settings: Callable[..., Settings], emulator_settings
 ) -> None:
-    sign_in(password_settings(emulator, token_cache_key=OTHER_KEY))
+    signed_in(password_settings(emulator, token_cache_key=OTHER_KEY))
 
-    sign_in(emulator_settings(emulator, token_cache_key=f"{KEY},{OTHER_KEY}"))
+    signed_in(emulator_settings(emulator, token_cache_key=f"{KEY},{OTHER_KEY}"))
     rotated = TokenProvider.from_settings(emulator_settings(emulator, token_cache_key=KEY))
 
     assert rotated.get_token()
@@ -99,11 +87,11 @@ def test_a_new_key_listed_before_the_old_one_rotates_the_cache(
 def test_a_cache_written_with_another_key_is_set_aside_and_replaced_by_the_next_method(
     emulator: Emulator, password_settings: Callable[..., Settings], caplog: pytest.LogCaptureFixture
 ) -> None:
-    sign_in(password_settings(emulator, token_cache_key=OTHER_KEY))
+    signed_in(password_settings(emulator, token_cache_key=OTHER_KEY))
     settings = password_settings(emulator, token_cache_key=KEY)
 
     with caplog.at_level(logging.WARNING):
-        provider = sign_in(settings)
+        provider = signed_in(settings)
 
     assert provider.method == AuthMethod.PASSWORD
     assert f"cannot be decrypted with {TOKEN_CACHE_KEY_VARIABLE}" in caplog.text
@@ -113,7 +101,7 @@ def test_a_cache_written_with_another_key_is_set_aside_and_replaced_by_the_next_
 def test_an_unreadable_cache_with_nothing_else_configured_says_why(
     emulator: Emulator, password_settings: Callable[..., Settings], emulator_settings
 ) -> None:
-    sign_in(password_settings(emulator, token_cache_key=OTHER_KEY))
+    signed_in(password_settings(emulator, token_cache_key=OTHER_KEY))
     written = cache_path(password_settings(emulator)).read_bytes()
     provider = TokenProvider.from_settings(emulator_settings(emulator, token_cache_key=KEY))
 
@@ -127,7 +115,7 @@ def test_an_unreadable_cache_with_nothing_else_configured_says_why(
 def test_an_encrypted_cache_without_a_key_says_to_set_the_key(
     emulator: Emulator, password_settings: Callable[..., Settings], emulator_settings
 ) -> None:
-    sign_in(password_settings(emulator, token_cache_key=KEY))
+    signed_in(password_settings(emulator, token_cache_key=KEY))
     provider = TokenProvider.from_settings(emulator_settings(emulator))
 
     with pytest.raises(
@@ -161,7 +149,7 @@ def test_new_cache_key_prints_a_key_the_settings_accept() -> None:
 def test_an_unreadable_cache_survives_a_refused_sign_in(
     emulator: Emulator, password_settings: Callable[..., Settings]
 ) -> None:
-    sign_in(password_settings(emulator, token_cache_key=OTHER_KEY))
+    signed_in(password_settings(emulator, token_cache_key=OTHER_KEY))
     path = cache_path(password_settings(emulator))
     path.chmod(0o644)
     written = path.read_bytes()

@@ -24,12 +24,6 @@ _FERNET_PREFIX = b"gAAAAA"
 """Every Fernet token starts with its version byte 0x80 and a timestamp: base64 ``gAAAAA``."""
 
 
-def cache_cipher(keys: str | None) -> MultiFernet | None:
-    """The cipher of a comma-separated key list (the first encrypts), or None without keys."""
-    names = cache_keys(keys)
-    return MultiFernet([Fernet(key) for key in names]) if names else None
-
-
 def new_cache_key() -> str:
     return Fernet.generate_key().decode("ascii")
 
@@ -40,8 +34,10 @@ class TokenCacheFile:
     def __init__(self, path: Path | None, logger: logging.Logger, key: str | None = None) -> None:
         self.path = path
         self._logger = logger
-        self._cipher = cache_cipher(key)
-        self._key_count = len(cache_keys(key))
+        keys = cache_keys(key)
+        self._cipher = MultiFernet([Fernet(k) for k in keys]) if keys else None
+        """The first key encrypts; any of them decrypts."""
+        self._rotating = len(keys) > 1
         self._rewrite = False
         self.problem: str | None = None
         """Why the file on disk was set aside, if it was."""
@@ -81,7 +77,7 @@ class TokenCacheFile:
                     "(another key wrote it, or it is damaged)"
                 )
                 return None
-            self._rewrite = self._rewrite or self._key_count > 1
+            self._rewrite = self._rewrite or self._rotating
         elif self._cipher is not None:
             self._logger.info("Token cache %s is not encrypted yet; it is encrypted when saved", self.path)
             self._rewrite = True

@@ -282,11 +282,12 @@ def _extractor() -> tldextract.TLDExtract:
 
 
 def _configured_domains(values: Iterable[str]) -> frozenset[str]:
-    return frozenset(domain for domain in (_own_domain(value) for value in values) if domain)
+    return frozenset(domain for domain in (_configured_domain(value) for value in values) if domain)
 
 
-def _own_domain(value: object) -> str | None:
-    """An own domain as configured (bare, URL or ``@domain``), reduced to its registrable domain."""
+def _configured_domain(value: object) -> str | None:
+    """A configured domain (own, extra consumer or allowed; bare, URL or ``@domain``), reduced to its
+    registrable domain."""
     if not isinstance(value, str) or len(value) > MAX_VALUE_LENGTH:
         return None
     host = url_host(value)

@@ -30,10 +30,10 @@ def _share(env: Mapping[str, str], name: str) -> float | None:
     if not raw:
         return None
     try:
-        value = float(raw)
+        value: float | None = float(raw)
     except ValueError:
-        value = float("nan")
-    if not 0.0 <= value <= 1.0:
+        value = None
+    if value is None or not 0.0 <= value <= 1.0:
         raise ValueError(f"{name} must be a share from 0 to 1 (0.5 is half), got {raw!r}")
     return value
 
