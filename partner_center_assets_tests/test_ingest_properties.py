@@ -209,6 +209,21 @@ json_values = st.recursive(
 )
 
 
+plain_floats = st.one_of(
+    st.just(0.0), st.floats(min_value=1e-4, max_value=1e16, exclude_max=True).flatmap(
+        lambda x: st.sampled_from([x, -x])
+    )
+)
+"""Floats that ``json`` writes without an exponent: where its text and orjson's are the same."""
+values_json_and_orjson_agree_on = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-(2**63), 2**64 - 1), plain_floats, utf8_text),
+    lambda children: st.one_of(
+        st.lists(children, max_size=4), st.dictionaries(utf8_text, children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
 def without_nul(value: Any) -> Any:
     if isinstance(value, str):
         return value.replace("\u0000", "")
@@ -223,6 +238,22 @@ def without_nul(value: Any) -> Any:
 @given(json_values)
 def test_strip_nul_removes_nul_and_nothing_else(value: Any) -> None:
     assert json.loads(canonical_json(strip_nul(value))) == without_nul(value)
+
+
+@SETTINGS
+@given(values_json_and_orjson_agree_on)
+def test_canonical_text_is_what_json_dumps_writes_so_stored_hashes_stay_valid(value: Any) -> None:
+    assert canonical_json(value) == json.dumps(
+        value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False
+    )
+
+
+@SETTINGS
+@given(json_values)
+def test_canonical_text_reads_back_as_the_same_text(value: Any) -> None:
+    text = canonical_json(value)
+    assert json.loads(text) == value
+    assert canonical_json(json.loads(text)) == text
 
 
 @SETTINGS

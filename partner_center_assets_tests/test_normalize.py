@@ -231,6 +231,11 @@ def test_canonical_json_writes_non_finite_numbers_as_null() -> None:
     assert canonical_json({"x": float("nan"), "y": [float("-inf")]}) == '{"x":null,"y":[null]}'
 
 
+def test_canonical_json_writes_small_and_large_floats_in_one_way_whichever_encoder_runs() -> None:
+    assert canonical_json([1e-05, 1e16]) == "[0.00001,1e+16]"
+    assert canonical_json([1e-05, 1e16, 2**70]) == "[0.00001,1e+16,1180591620717411303424]"
+
+
 def test_lone_surrogates_are_replaced_so_the_payload_encodes_as_utf8() -> None:
     item = normalize(referral(name="bad \ud800 text"))
     assert item.name == "bad \ufffd text"
@@ -257,9 +262,9 @@ def test_deeply_nested_record_is_normalized() -> None:
 
 
 def test_iterative_encoder_matches_the_fast_path() -> None:
-    value = referral(extra={"z": [1, 2.5, -0.0, 'é\n"', None, False], "a": {}})
-    assert canonical_json({"wrap": value, "nan": float("nan")}) == (
-        '{"nan":null,"wrap":' + canonical_json(value) + "}"
+    value = referral(extra={"z": [1, 2.5, -0.0, 1e-07, 1e16, 'é\n"', None, False], "a": {}})
+    assert canonical_json({"wrap": value, "big": 2**70}) == (
+        '{"big":1180591620717411303424,"wrap":' + canonical_json(value) + "}"
     )
 
 

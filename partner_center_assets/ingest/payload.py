@@ -4,6 +4,11 @@ Postgres rejects ``\\u0000`` in ``TEXT`` and ``JSONB``, and any string that cann
 (a lone surrogate, which ``json.loads`` accepts from ``"\\ud800"``) fails every write the same way;
 both are cleaned before anything is stored. The canonical text (sorted keys, compact) is what gets
 stored and hashed, so an unchanged referral always hashes the same.
+
+orjson writes it, several times faster than ``json``. Its text is the text ``json.dumps`` writes
+with the same settings, except for floats below 1e-4 or from 1e16 up (``0.00001`` where ``json``
+writes ``1e-05``); the encoder for what orjson refuses writes floats the way orjson does, so one
+value always has one text.
 """
 
 from __future__ import annotations
@@ -14,9 +19,18 @@ import math
 import re
 from typing import Any
 
+import orjson
+
 NUL = "\u0000"
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _REPLACEMENT = "\ufffd"
+_ORJSON_OPTIONS = (
+    orjson.OPT_SORT_KEYS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+)
+"""Sorted keys; anything but plain JSON values goes to the iterative encoder, as it did with ``json``."""
 
 
 def clean_text(text: str) -> str:
@@ -69,10 +83,12 @@ def canonical_json(value: Any) -> str:
 
     Values JSON cannot carry are written as ``null`` (NaN, infinities, integers too long to print)
     rather than failing the record; non-string keys are written the way ``json.dumps`` writes them.
+    What orjson refuses (integers beyond 64 bits, lone surrogates, nesting past 255 levels, other
+    types) goes to an encoder that writes the same text for what both accept.
     """
     try:
-        return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    except (ValueError, TypeError, RecursionError):
+        return orjson.dumps(value, option=_ORJSON_OPTIONS).decode()
+    except TypeError:
         return _encode_iteratively(value)
 
 
@@ -101,7 +117,7 @@ def _text_of(value: Any) -> str:
 
 
 def _scalar(value: Any) -> str:
-    """JSON for a non-container, matching what ``json.dumps`` writes for the values it accepts."""
+    """JSON for a non-container, matching what orjson writes for the values it accepts."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -112,7 +128,7 @@ def _scalar(value: Any) -> str:
         except ValueError:
             return "null"
     if isinstance(value, float):
-        return float.__repr__(value) if math.isfinite(value) else "null"
+        return orjson.dumps(value).decode() if math.isfinite(value) else "null"
     if isinstance(value, str):
         return _string(value)
     return _string(_text_of(value))
