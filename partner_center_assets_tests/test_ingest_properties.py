@@ -210,9 +210,8 @@ json_values = st.recursive(
 
 
 plain_floats = st.one_of(
-    st.just(0.0), st.floats(min_value=1e-4, max_value=1e16, exclude_max=True).flatmap(
-        lambda x: st.sampled_from([x, -x])
-    )
+    st.just(0.0),
+    st.floats(min_value=1e-4, max_value=1e16, exclude_max=True).flatmap(lambda x: st.sampled_from([x, -x])),
 )
 """Floats that ``json`` writes without an exponent: where its text and orjson's are the same."""
 values_json_and_orjson_agree_on = st.recursive(
