@@ -74,6 +74,12 @@ class RowWriter:
         if len(self._rows) >= ROWS_PER_BATCH:
             self.flush()
 
+    def write_batch(self, batch: pa.RecordBatch) -> None:
+        """Append a batch already in the file's schema (after any rows appended before it)."""
+        self.flush()
+        self._writer.write_batch(batch)
+        self.count += batch.num_rows
+
     def flush(self) -> None:
         if not self._rows:
             return
@@ -84,6 +90,20 @@ class RowWriter:
         self._writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=self._schema))
         self.count += len(self._rows)
         self._rows = []
+
+
+def with_columns(
+    batch: pa.RecordBatch, schema: pa.Schema, columns: Mapping[str, Sequence[Any]]
+) -> pa.RecordBatch:
+    """``batch`` in ``schema``'s column order, the named columns replaced or added as Python values.
+
+    The columns not named are passed on as they were read, without becoming Python values.
+    """
+    arrays = [
+        pa.array(columns[field.name], type=field.type) if field.name in columns else batch.column(field.name)
+        for field in schema
+    ]
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
 @dataclass

@@ -52,11 +52,19 @@ class PayloadTrimmer:
 
     def trim(self, referral: NormalizedReferral, payload: Any) -> NormalizedReferral:
         """``referral`` with ``payload`` (its parsed raw payload, changed in place) minus the paths."""
+        trimmed = self.trim_payload(payload)
+        if trimmed is None:
+            return referral
+        text, digest = trimmed
+        return replace(referral, raw_payload=text, payload_hash=digest)
+
+    def trim_payload(self, payload: Any) -> tuple[str, str] | None:
+        """The stored text and hash of ``payload`` (changed in place) minus the paths; None if none held."""
         removed = False
         for path in self.paths:
             removed = drop_path(payload, path) or removed
         if not removed:
-            return referral
+            return None
         self.trimmed += 1
         text = canonical_json(payload)
-        return replace(referral, raw_payload=text, payload_hash=payload_hash(text))
+        return text, payload_hash(text)

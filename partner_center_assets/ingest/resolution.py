@@ -1,22 +1,23 @@
 """Domain resolution and the database-free rules over stored rows of normalized referrals.
 
 The pipeline keeps normalized referrals on disk between steps and streams them through here in
-bounded batches: duplicates are found from four small columns first, then each row is rebuilt,
-its stored (NUL-free) payload resolved to a domain, and §4.1, §4.2 and §4.4 applied.
+bounded batches: duplicates are found from four small columns first, then each batch's stored
+(NUL-free) payloads are resolved to domains and §4.1, §4.2 and §4.4 applied. Only the columns the
+rules read are turned into Python values; the step adds the decisions to the batch as it was read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
 from partner_center_assets import tolerant_json
 from partner_center_assets.ingest.domains import DomainResolver
-from partner_center_assets.ingest.normalize import NormalizedReferral
 from partner_center_assets.ingest.reasons import SkipReason
 from partner_center_assets.ingest.redaction import PayloadTrimmer
-from partner_center_assets.ingest.rules import decide, mark_duplicates
+from partner_center_assets.ingest.rules import RESOLVED_EXTRA_COLUMNS, Decision, decide, mark_duplicates
 
 DUPLICATE_KEY_COLUMNS = ("fetch_seq", "id", "updated_at", "invalid_detail")
 
@@ -30,29 +31,58 @@ class DuplicateKeyRow(NamedTuple):
     invalid_detail: str | None
 
 
+class RuleRow(NamedTuple):
+    """The columns resolution reads of a normalized referral (:data:`RULE_COLUMNS`)."""
+
+    fetch_seq: int
+    direction: str | None
+    status: str | None
+    substatus: str | None
+    invalid_detail: str | None
+    raw_payload: str
+
+
+RULE_COLUMNS: tuple[str, ...] = RuleRow._fields
+
+
 def find_duplicates(keys: Iterable[tuple[Any, ...]]) -> dict[int, SkipReason]:
     """``fetch_seq`` → DUPLICATE, from rows of :data:`DUPLICATE_KEY_COLUMNS`."""
     return mark_duplicates([DuplicateKeyRow(*key) for key in keys])
 
 
-def resolve_rows(
-    rows: Iterable[tuple[Any, ...]],
+@dataclass
+class ResolvedBatch:
+    """The decisions for a batch of rows, in order, and the payloads trimmed (row → text, hash)."""
+
+    decisions: list[Decision] = field(default_factory=list)
+    trimmed: dict[int, tuple[str, str]] = field(default_factory=dict)
+
+    def decision_columns(self) -> dict[str, list[str | None]]:
+        """:data:`RESOLVED_EXTRA_COLUMNS` as lists of stored values, also for no rows."""
+        rows = [decision.as_row() for decision in self.decisions]
+        return {name: [row[index] for row in rows] for index, name in enumerate(RESOLVED_EXTRA_COLUMNS)}
+
+
+def resolve_columns(
+    columns: Mapping[str, Sequence[Any]],
     duplicates: Mapping[int, SkipReason],
     resolver: DomainResolver,
     *,
     direction: str,
     trimmer: PayloadTrimmer | None = None,
-) -> Iterator[tuple[Any, ...]]:
-    """Rows of ``RESOLVED_COLUMNS`` for rows of ``NORMALIZED_COLUMNS``, one at a time.
+) -> ResolvedBatch:
+    """The decisions for rows given as :data:`RULE_COLUMNS` lists of equal length.
 
     With a ``trimmer``, each payload loses the configured fields once its domain is resolved.
     """
-    for row in rows:
-        referral = NormalizedReferral(*row)
+    resolved = ResolvedBatch()
+    rows = zip(*(columns[name] for name in RULE_COLUMNS), strict=True)
+    for index, row in enumerate(map(RuleRow._make, rows)):
         resolution = None
-        if referral.invalid_detail is None:
-            payload = tolerant_json.loads(referral.raw_payload)
+        if row.invalid_detail is None:
+            payload = tolerant_json.loads(row.raw_payload)
             resolution = resolver.resolve(payload)
-            if trimmer is not None and trimmer.paths:
-                referral = trimmer.trim(referral, payload)
-        yield decide(referral, resolution, duplicates, direction).as_row()
+            if trimmer is not None and trimmer.paths and (trimmed := trimmer.trim_payload(payload)):
+                resolved.trimmed[index] = trimmed
+        resolved.decisions.append(decide(row, resolution, duplicates, direction))
+    return resolved

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import pandas as pd
 
@@ -41,6 +41,21 @@ class DuplicateKey(Protocol):
     def invalid_detail(self) -> str | None: ...
 
 
+class RuleInput(Protocol):
+    """What the §4.1/§4.2/§4.4 decisions read of a referral (a :class:`NormalizedReferral` has it all)."""
+
+    @property
+    def fetch_seq(self) -> int: ...
+    @property
+    def direction(self) -> str | None: ...
+    @property
+    def status(self) -> str | None: ...
+    @property
+    def substatus(self) -> str | None: ...
+    @property
+    def invalid_detail(self) -> str | None: ...
+
+
 def mark_duplicates(items: Sequence[DuplicateKey]) -> dict[int, SkipReason]:
     """``fetch_seq`` → DUPLICATE for every valid copy of an id that is not the one kept.
 
@@ -63,9 +78,7 @@ def mark_duplicates(items: Sequence[DuplicateKey]) -> dict[int, SkipReason]:
     return duplicates
 
 
-def new_referral_skip_reason(
-    item: NormalizedReferral, *, domain: str | None, direction: str
-) -> SkipReason | None:
+def new_referral_skip_reason(item: RuleInput, *, domain: str | None, direction: str) -> SkipReason | None:
     """Why a valid, not-yet-stored referral is not inserted (first failing rule of §4.4), else None.
 
     A missing direction or status counts as differing / not allowed; a missing substatus is not
@@ -113,6 +126,30 @@ class SyncCounters:
         return self.inserted + self.updated + self.unchanged + sum(self.skipped.values())
 
 
+class Decision(NamedTuple):
+    """The columns resolution adds to a normalized referral (:data:`RESOLVED_EXTRA_COLUMNS`).
+
+    ``skip_reason`` is ``invalid_payload`` or ``duplicate`` (skipped whatever the database holds);
+    ``new_skip_reason`` is what applies only if the referral turns out to be new.
+    """
+
+    skip_reason: SkipReason | None
+    domain: str | None
+    domain_source: str | None
+    domain_detail: str
+    new_skip_reason: SkipReason | None
+
+    def as_row(self) -> tuple[str | None, ...]:
+        """The values as stored: reasons as plain text."""
+        return (
+            None if self.skip_reason is None else str(self.skip_reason),
+            self.domain,
+            self.domain_source,
+            self.domain_detail,
+            None if self.new_skip_reason is None else str(self.new_skip_reason),
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class ResolvedReferral:
     """A normalized referral with the decisions that need no database.
@@ -130,23 +167,13 @@ class ResolvedReferral:
 
     def as_row(self) -> tuple[Any, ...]:
         """The values of :data:`RESOLVED_COLUMNS`, in order."""
-        return (
-            *(getattr(self.referral, column) for column in NORMALIZED_COLUMNS),
-            None if self.skip_reason is None else str(self.skip_reason),
-            self.domain,
-            self.domain_source,
-            self.domain_detail,
-            None if self.new_skip_reason is None else str(self.new_skip_reason),
+        decision = Decision(
+            self.skip_reason, self.domain, self.domain_source, self.domain_detail, self.new_skip_reason
         )
+        return (*(getattr(self.referral, column) for column in NORMALIZED_COLUMNS), *decision.as_row())
 
 
-RESOLVED_EXTRA_COLUMNS: tuple[str, ...] = (
-    "skip_reason",
-    "domain",
-    "domain_source",
-    "domain_detail",
-    "new_skip_reason",
-)
+RESOLVED_EXTRA_COLUMNS: tuple[str, ...] = Decision._fields
 RESOLVED_COLUMNS: tuple[str, ...] = NORMALIZED_COLUMNS + RESOLVED_EXTRA_COLUMNS
 RESOLVED_DTYPES: dict[str, str] = {**NORMALIZED_DTYPES, **dict.fromkeys(RESOLVED_EXTRA_COLUMNS, "string")}
 
@@ -166,23 +193,26 @@ def resolve_batch(
         referral, cleaned = normalize_with_payload(record, fetch_seq=fetch_seq, stream=stream)
         staged.append((referral, resolver.resolve(cleaned) if referral.invalid_detail is None else None))
     duplicates = mark_duplicates([referral for referral, _ in staged])
-    return [decide(referral, resolution, duplicates, direction) for referral, resolution in staged]
+    return [
+        ResolvedReferral(referral, *decide(referral, resolution, duplicates, direction))
+        for referral, resolution in staged
+    ]
 
 
 def decide(
-    referral: NormalizedReferral,
+    referral: RuleInput,
     resolution: DomainResolution | None,
     duplicates: Mapping[int, SkipReason],
     direction: str,
-) -> ResolvedReferral:
+) -> Decision:
     """§4.1, §4.2 and §4.4 for one referral, given its domain resolution (None when invalid)."""
     if referral.invalid_detail is not None or resolution is None:
-        return ResolvedReferral(referral, SkipReason.INVALID_PAYLOAD, None, None, INVALID_DOMAIN_DETAIL, None)
+        return Decision(SkipReason.INVALID_PAYLOAD, None, None, INVALID_DOMAIN_DETAIL, None)
     skip = duplicates.get(referral.fetch_seq)
     new_skip = None
     if skip is None:
         new_skip = new_referral_skip_reason(referral, domain=resolution.domain, direction=direction)
-    return ResolvedReferral(referral, skip, resolution.domain, resolution.source, resolution.detail, new_skip)
+    return Decision(skip, resolution.domain, resolution.source, resolution.detail, new_skip)
 
 
 def resolved_to_frame(items: Iterable[ResolvedReferral]) -> pd.DataFrame:

@@ -5,6 +5,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
+import pyarrow as pa
 
 from partner_center_assets.client import PartnerCenterClient, StreamStats, TokenProvider, build_referral_query
 from partner_center_assets.client.auth import REFRESH_TOKEN_IDLE_LIMIT_DAYS
@@ -33,10 +34,15 @@ from partner_center_assets.ingest.normalize import (
 from partner_center_assets.ingest.payload_fields import FieldCensus
 from partner_center_assets.ingest.reasons import NEW_REFERRAL_REASONS, SkipReason
 from partner_center_assets.ingest.redaction import PayloadTrimmer
-from partner_center_assets.ingest.resolution import DUPLICATE_KEY_COLUMNS, find_duplicates, resolve_rows
+from partner_center_assets.ingest.resolution import (
+    DUPLICATE_KEY_COLUMNS,
+    RULE_COLUMNS,
+    find_duplicates,
+    resolve_columns,
+)
 from partner_center_assets.ingest.rules import RESOLVED_DTYPES
 from partner_center_assets.settings import Settings
-from partner_center_assets.sync_files import FetchSummary, arrow_schema
+from partner_center_assets.sync_files import FetchSummary, arrow_schema, with_columns
 from partner_center_assets.sync_step import write_resolved_referrals
 
 GROUP = "partner_center"
@@ -294,19 +300,29 @@ def resolved_referrals(partner_center: PartnerCenter, sync_storage: SyncStorage)
             for row in zip(*(column.to_pylist() for column in batch.columns), strict=True)
         )
         for batch in files.read_batches(files.normalized, "normalized_referrals"):
-            rows = zip(*(column.to_pylist() for column in batch.columns), strict=True)
-            for row in resolve_rows(
-                rows, duplicates, resolver, direction=settings.direction, trimmer=trimmer
-            ):
-                out.append(row)
-                skip, domain, _, detail, new_skip = row[-5:]
-                counts[f"domain_{detail}"] += 1
-                counts[f"would_skip_{new_skip}"] += new_skip is not None
-                counts[str(skip)] += skip is not None
-                if domain:
-                    domains[domain] += 1
-                if len(sample) < previews.PREVIEW_ROWS:
-                    sample.append(row)
+            resolved = resolve_columns(
+                {name: batch.column(name).to_pylist() for name in RULE_COLUMNS},
+                duplicates,
+                resolver,
+                direction=settings.direction,
+                trimmer=trimmer,
+            )
+            columns = resolved.decision_columns()
+            if resolved.trimmed:
+                columns.update(_trimmed_payloads(batch, resolved.trimmed))
+            written = with_columns(batch, RESOLVED_SCHEMA, columns)
+            out.write_batch(written)
+            for decision in resolved.decisions:
+                counts[f"domain_{decision.domain_detail}"] += 1
+                if decision.new_skip_reason is not None:
+                    counts[f"would_skip_{decision.new_skip_reason}"] += 1
+                if decision.skip_reason is not None:
+                    counts[decision.skip_reason] += 1
+                if decision.domain:
+                    domains[decision.domain] += 1
+            if len(sample) < previews.PREVIEW_ROWS:
+                head = written.slice(0, previews.PREVIEW_ROWS - len(sample)).to_pylist()
+                sample.extend(tuple(row.values()) for row in head)
     total = out.count
     with_domain = sum(domains.values())
     return dg.MaterializeResult(
@@ -327,6 +343,15 @@ def resolved_referrals(partner_center: PartnerCenter, sync_storage: SyncStorage)
             "path": dg.MetadataValue.path(str(files.resolved)),
         }
     )
+
+
+def _trimmed_payloads(batch: pa.RecordBatch, trimmed: dict[int, tuple[str, str]]) -> dict[str, list]:
+    """The batch's payload and hash columns with the trimmed rows' new values."""
+    payloads = batch.column("raw_payload").to_pylist()
+    hashes = batch.column("payload_hash").to_pylist()
+    for index, (text, digest) in trimmed.items():
+        payloads[index], hashes[index] = text, digest
+    return {"raw_payload": payloads, "payload_hash": hashes}
 
 
 def _normalized_row(referral: NormalizedReferral) -> tuple:
