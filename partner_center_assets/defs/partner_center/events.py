@@ -53,15 +53,17 @@ def referral_event_limit() -> int:
 
 
 def log_referral_events(logger: logging.Logger, ingested: pd.DataFrame, skipped: pd.DataFrame) -> int:
-    """Log ``partner_center_referral_ingested``/``_skipped`` at debug level, up to the limit.
+    """Log ``partner_center_referral_skipped``/``_ingested`` at debug level, up to the limit.
 
-    Only the rows that are logged become dicts: a sync of 300,000 referrals logs 1,000 by default.
+    Skips come first: each one explains a referral that is not in Hunter, while an ingested one can
+    be looked up in the tables. Only the rows that are logged become dicts: a sync of 300,000
+    referrals logs 1,000 by default.
     """
     limit = referral_event_limit()
     total = len(ingested) + len(skipped)
     budget = total if limit < 0 else min(limit, total)
     logged = 0
-    for event, frame in ((INGESTED, ingested), (SKIPPED, skipped)):
+    for event, frame in ((SKIPPED, skipped), (INGESTED, ingested)):
         rows = frame.head(budget - logged)
         for row in rows.to_dict("records"):
             log_event(logger, event, logging.DEBUG, **row)
