@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -30,7 +31,11 @@ from partner_center_assets.dbt_target import (
     TARGET_VAR,
     dbt_target_env,
 )
-from partner_center_assets.defs.dbt_hunter.assets import DBT_HUNTER_GROUP, dbt_hunter_assets
+from partner_center_assets.defs.dbt_hunter.assets import (
+    DBT_HUNTER_GROUP,
+    build_target_path,
+    dbt_hunter_assets,
+)
 from partner_center_assets.defs.dbt_hunter.resources import dbt_hunter_resource
 from partner_center_assets.hunter_db import schema
 from partner_center_assets.hunter_db.engine import create_hunter_engine
@@ -457,6 +462,41 @@ def _utc(value: Any) -> datetime:
     """A timestamp read back from either database, as an aware UTC datetime."""
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _dbt_invocations(built: Built) -> dict[str, list[str]]:
+    """The events dbt logged in the build folder of ``built``'s database, by invocation."""
+    url = built.engine.url.render_as_string(hide_password=False)
+    log = build_target_path(*dbt_target_env(url)) / "dbt.log"
+    invocations: dict[str, list[str]] = {}
+    for line in log.read_text(encoding="utf-8").splitlines():
+        info = json.loads(line)["info"]
+        invocations.setdefault(info["invocation_id"], []).append(info["name"])
+    return invocations
+
+
+def test_builds_on_one_database_share_a_dbt_folder_and_the_second_reuses_the_parse(resynced: Built) -> None:
+    invocations = list(_dbt_invocations(resynced).values())
+
+    assert len(invocations) == 2
+    assert "UnableToPartialParse" not in invocations[-1]
+    assert "CommandCompleted" in invocations[-1]
+
+
+def test_the_dbt_folder_is_named_by_a_hash_never_by_the_database_or_password() -> None:
+    target, env = dbt_target_env("postgresql://hunter:s3cret@db.example:5432/hunter_prod")
+    folder = build_target_path(target, env).name
+
+    assert folder.startswith("build-postgres-")
+    assert not any(part in folder for part in ("s3cret", "hunter_prod", "db.example"))
+    assert (
+        build_target_path(*dbt_target_env("postgresql://hunter:other@db.example:5432/hunter_prod")).name
+        == folder
+    )
+    assert (
+        build_target_path(*dbt_target_env("postgresql://hunter:s3cret@db.example:5432/hunter_dev")).name
+        != folder
+    )
 
 
 def test_build_succeeds_with_every_dbt_test_passing_as_an_asset_check(built: Built) -> None:
