@@ -2,7 +2,9 @@
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 
 import dagster as dg
 import pyarrow as pa
@@ -354,8 +356,8 @@ def _trimmed_payloads(batch: pa.RecordBatch, trimmed: dict[int, tuple[str, str]]
     return {"raw_payload": payloads, "payload_hash": hashes}
 
 
-def _normalized_row(referral: NormalizedReferral) -> tuple:
-    return tuple(getattr(referral, column) for column in NORMALIZED_COLUMNS)
+_normalized_row: Callable[[NormalizedReferral], tuple] = attrgetter(*NORMALIZED_COLUMNS)
+"""The stored values of a normalized referral, in :data:`NORMALIZED_COLUMNS` order."""
 
 
 @dg.multi_asset(
