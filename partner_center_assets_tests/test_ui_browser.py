@@ -58,6 +58,8 @@ DEMO_TIMEOUT_SECONDS = 60
 SERVER_START_SECONDS = 60
 STOP_GRACE_SECONDS = 5
 UI_TIMEOUT_MS = 30_000
+# Assertions wait as long as actions: the UI may still be loading an asset's status on a slow machine.
+expect.set_options(timeout=UI_TIMEOUT_MS)
 # Wide enough that the lineage is drawn with full asset nodes rather than zoomed-out name boxes.
 LINEAGE_VIEWPORT = {"width": 2400, "height": 800}
 PAGE_VIEWPORT = {"width": 1600, "height": 1100}
