@@ -29,6 +29,7 @@ from typing import Any
 import requests
 import sqlalchemy as sa
 
+from partner_center_assets.dbt_target import remove_build_target
 from partner_center_assets.defs.partner_center.events import SUMMARY as SUMMARY_EVENT
 from partner_center_assets.hunter_db.schema import HUNTER_TABLES
 from partner_center_assets.settings import PREFIX
@@ -500,6 +501,7 @@ class PostgresDatabase:
         with self._admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
         self._admin.dispose()
+        remove_build_target(self.url)
 
 
 class DuckDBDatabase:
@@ -518,6 +520,7 @@ class DuckDBDatabase:
     def drop(self) -> None:
         for suffix in ("", ".wal"):
             Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        remove_build_target(self.url)
 
 
 Database = PostgresDatabase | DuckDBDatabase

@@ -7,11 +7,14 @@ Postgres runs on 127.0.0.1:5432 (trust auth). A test that needs it fails, never 
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
+
+from partner_center_assets.dbt_target import DBT_HUNTER_DIR
 
 PG_ADMIN_URL = os.environ.get("HUNTER_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -25,6 +28,16 @@ def _postgres_available() -> str | None:
         return None
     except Exception as exc:  # any failure to connect means "not available"
         return f"{type(exc).__name__}: {exc}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_dbt_build_folders() -> Iterator[None]:
+    """Delete the dbt target folders this session's throwaway databases made (about 3 MB each)."""
+    folders = DBT_HUNTER_DIR / "target"
+    before = set(folders.glob("build-*"))
+    yield
+    for folder in set(folders.glob("build-*")) - before:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

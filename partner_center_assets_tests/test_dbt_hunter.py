@@ -29,13 +29,11 @@ from partner_center_assets.dbt_target import (
     PROFILE_VARS,
     SOURCE_SCHEMA_VAR,
     TARGET_VAR,
-    dbt_target_env,
-)
-from partner_center_assets.defs.dbt_hunter.assets import (
-    DBT_HUNTER_GROUP,
     build_target_path,
-    dbt_hunter_assets,
+    dbt_target_env,
+    remove_build_target,
 )
+from partner_center_assets.defs.dbt_hunter.assets import DBT_HUNTER_GROUP, dbt_hunter_assets
 from partner_center_assets.defs.dbt_hunter.resources import dbt_hunter_resource
 from partner_center_assets.hunter_db import schema
 from partner_center_assets.hunter_db.engine import create_hunter_engine
@@ -497,6 +495,19 @@ def test_the_dbt_folder_is_named_by_a_hash_never_by_the_database_or_password() -
         build_target_path(*dbt_target_env("postgresql://hunter:s3cret@db.example:5432/hunter_dev")).name
         != folder
     )
+
+
+def test_removing_a_databases_dbt_folder_leaves_the_other_databases_folders() -> None:
+    dropped = "postgresql://hunter@db.example:5432/hunter_dropped_" + uuid.uuid4().hex[:8]
+    kept = "postgresql://hunter@db.example:5432/hunter_kept_" + uuid.uuid4().hex[:8]
+    for url in (dropped, kept):
+        (build_target_path(*dbt_target_env(url)) / "run").mkdir(parents=True)
+
+    remove_build_target(dropped)
+
+    assert not build_target_path(*dbt_target_env(dropped)).exists()
+    assert (build_target_path(*dbt_target_env(kept)) / "run").is_dir()
+    remove_build_target(kept)
 
 
 def test_build_succeeds_with_every_dbt_test_passing_as_an_asset_check(built: Built) -> None:

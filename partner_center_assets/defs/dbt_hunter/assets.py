@@ -5,7 +5,6 @@ of the same table names (``config.meta.dagster.asset_key`` in ``_sources.yml``),
 after the sync that writes its tables.
 """
 
-import hashlib
 import os
 import sys
 from collections.abc import Iterable, Iterator, Mapping
@@ -20,8 +19,8 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 
 from partner_center_assets.dbt_target import (
     DUCKDB_TARGET,
-    PG_PASSWORD_VAR,
     POSTGRES_TARGET,
+    build_target_path,
     database_url_from_env,
     dbt_target_env,
 )
@@ -100,20 +99,6 @@ def dbt_hunter_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource) ->
     with models_build_lock(url), _profile_environment(env):
         invocation = dbt.cli(["build"], context=context, target_path=build_target_path(target, env))
         yield from _with_dbt_output_on_stderr(invocation.stream())
-
-
-def build_target_path(target: str, profile_env: Mapping[str, str]) -> Path:
-    """dbt's target folder for the builds on one database (its profile variables, as resolved).
-
-    dbt only reuses its parse (``partial_parse.msgpack``) for the profile it was made with, so a
-    folder per database lets every build after the first skip the full parse; dagster-dbt's default,
-    a new folder per run, parsed everything every time and left about 3 MB behind on each sync.
-    Builds on one database never overlap (``models_build_lock``). The name holds a hash of the
-    variables without the password, never their values.
-    """
-    shown = sorted((name, value) for name, value in profile_env.items() if name != PG_PASSWORD_VAR)
-    key = hashlib.sha256(repr(shown).encode("utf-8")).hexdigest()[:16]
-    return dbt_hunter_project.project_dir / dbt_hunter_project.target_path / f"build-{target}-{key}"
 
 
 def _with_dbt_output_on_stderr(events: Iterable[Any]) -> Iterator[Any]:
