@@ -27,9 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from partner_center_assets.hunter_db.sync_writer import DERIVED_COLUMNS, prefer_fast_compression
+from partner_center_assets.hunter_db.sync_writer import REFERRAL_COLUMNS, prefer_fast_compression
 
-REFERRAL_COLUMNS = ("id", *DERIVED_COLUMNS, "domain", "domain_source", "raw_payload", "payload_hash")
 WRITER_PARTS = {
     "stage_parquet": "staging",
     "stage_frame": "staging",

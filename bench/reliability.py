@@ -368,8 +368,8 @@ def blocked_writer(db: PostgresDatabase, table: str, child: Child, timeout: floa
     return _poll_backend(
         db,
         child,
-        "wait_event_type = 'Lock' AND (query ILIKE %s OR query ILIKE %s)",
-        (f"INSERT INTO {table}%", f"UPDATE {table}%"),
+        "wait_event_type = 'Lock' AND (query ILIKE %s OR query ILIKE %s OR query ILIKE %s)",
+        (f"INSERT INTO {table}%", f"UPDATE {table}%", f'COPY "{table}"%'),
         timeout,
         pause=0.02,
     )

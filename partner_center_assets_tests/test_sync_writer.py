@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -34,7 +35,7 @@ def row(
     name: str = "Deal",
     customer_name: str | None = "Contoso",
     country: str | None = "US",
-    seq: int = 0,
+    seq: int | None = None,
 ) -> dict:
     return {
         "fetch_seq": seq,
@@ -69,8 +70,13 @@ def parquet_dir(tmp_path, monkeypatch):
 
 
 def frame(*rows: dict) -> Path:
-    """The rows as the resolved-referrals Parquet file the writer reads."""
-    data = pd.DataFrame(list(rows), columns=[*STAGE_TYPES, "stream", "skip_reason"])
+    """The rows as the resolved-referrals Parquet file the writer reads: one ``fetch_seq`` per fetched
+    record, numbered in order unless a row gives its own."""
+    numbered = [
+        {**r, "fetch_seq": index if r["fetch_seq"] is None else r["fetch_seq"]}
+        for index, r in enumerate(rows)
+    ]
+    data = pd.DataFrame(numbered, columns=[*STAGE_TYPES, "stream", "skip_reason"])
     for column in ("created_at", "updated_at"):
         data[column] = pd.to_datetime(data[column], utc=True)
     for column in ("new_skip_reason", "skip_reason", "domain", "domain_source", "external_reference_id"):
@@ -572,3 +578,46 @@ def test_hunter_tables_with_generated_always_ids_take_the_syncs_rows_and_keep_th
     assert table(engine, "SELECT count(DISTINCT id), count(*) FROM companies") == [(4, 4)]
     assert table(engine, "SELECT count(DISTINCT id), count(*) FROM leads") == [(3, 3)]
     engine.dispose()
+
+
+def _payloads(engine) -> dict[str, dict]:
+    columns = "id, raw_payload, first_synced_at, last_synced_at"
+    rows = table(engine, f"SELECT {columns} FROM partner_center_referrals")
+    return {
+        referral_id: {
+            "payload": json.loads(payload) if isinstance(payload, str) else payload,
+            "first": pd.Timestamp(first).tz_convert("UTC"),
+            "last": pd.Timestamp(last).tz_convert("UTC"),
+        }
+        for referral_id, payload, first, last in rows
+    }
+
+
+def test_each_new_referral_is_stored_with_its_own_payload_and_sync_time(engine):
+    sync(
+        engine,
+        row("a", deal_value=1.0),
+        row("skipped", skip_reason="invalid_payload"),
+        row("b", deal_value=2.0),
+        row("c", new_skip_reason="no_domain"),
+    )
+
+    stored = _payloads(engine)
+    assert set(stored) == {"a", "b"}
+    assert stored["a"]["payload"] == {"id": "a", "status": "Active", "dealValue": 1.0}
+    assert stored["b"]["payload"] == {"id": "b", "status": "Active", "dealValue": 2.0}
+    assert {value["first"] for value in stored.values()} == {pd.Timestamp(T0)}
+    assert {value["last"] for value in stored.values()} == {pd.Timestamp(T0)}
+
+
+def test_a_changed_referral_gets_its_new_payload_and_an_unchanged_one_keeps_its_sync_time(engine):
+    sync(engine, row("a"), row("b"))
+    later = T0 + timedelta(hours=3)
+
+    sync(engine, row("a"), row("b", status="Closed", updated=later), run_id="run-2", now=later)
+
+    stored = _payloads(engine)
+    assert stored["a"]["payload"]["status"] == "Active"
+    assert stored["a"]["last"] == pd.Timestamp(T0)
+    assert stored["b"]["payload"]["status"] == "Closed"
+    assert (stored["b"]["first"], stored["b"]["last"]) == (pd.Timestamp(T0), pd.Timestamp(later))

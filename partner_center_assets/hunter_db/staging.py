@@ -8,10 +8,11 @@ manages about 500 rows/s.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -68,6 +69,21 @@ def stage_frame(conn: Connection, name: str, frame: pd.DataFrame, types: dict[st
     raise ValueError(f"unsupported database dialect {dialect!r}")
 
 
+RowFilter = Callable[[pa.RecordBatch], pa.Array]
+"""Which rows of a batch to keep (a boolean array)."""
+
+
+def keep_null(column: str) -> RowFilter:
+    """Keep the rows where ``column`` is null."""
+    return lambda batch: pc.is_null(batch.column(column))
+
+
+def keep_fetch_seqs(fetch_seqs: Sequence[int]) -> RowFilter:
+    """Keep the rows whose ``fetch_seq`` is one of ``fetch_seqs``."""
+    wanted = pa.array(fetch_seqs, pa.int64())
+    return lambda batch: pc.is_in(batch.column("fetch_seq"), value_set=wanted)
+
+
 def stage_parquet(
     conn: Connection, name: str, path: Path, types: dict[str, str], *, only_null: str | None = None
 ) -> None:
@@ -90,18 +106,50 @@ def stage_parquet(
         raise ValueError(f"unsupported database dialect {dialect!r}")
     ddl = ", ".join(f'"{c}" {_PG_TYPES[t]}' for c, t in types.items())
     conn.exec_driver_sql(f'CREATE TEMP TABLE "{name}" ({ddl}) ON COMMIT DROP')
-    cursor = conn.connection.driver_connection.cursor()
+    if only_null:
+        copy_parquet(conn, name, path, columns, keep=keep_null(only_null), read=[only_null])
+    else:
+        copy_parquet(conn, name, path, columns)
+
+
+def copy_parquet(
+    conn: Connection,
+    table: str,
+    path: Path,
+    columns: Sequence[str],
+    *,
+    keep: RowFilter | None = None,
+    constants: Mapping[str, str] | None = None,
+    read: Sequence[str] = (),
+) -> int:
+    """``COPY`` the rows of a Parquet file into PostgreSQL table ``table``; returns the rows sent.
+
+    The file is read in bounded batches and written as CSV by Arrow, in C: a null is an empty field,
+    an empty string is ``""``, as ``COPY`` reads them. ``constants`` adds columns with one text value
+    for every row; ``read`` names further columns that ``keep`` needs.
+    """
+    constants = dict(constants or {})
+    file_columns = [c for c in columns if c not in constants]
+    wanted = list(dict.fromkeys([*file_columns, *read]))
     column_list = ", ".join(f'"{c}"' for c in columns)
-    read = [*columns, only_null] if only_null and only_null not in columns else columns
     options = pacsv.WriteOptions(include_header=False)
-    with cursor.copy(f'COPY "{name}" ({column_list}) FROM STDIN (FORMAT csv)') as copy:
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=2_000, columns=read, use_threads=False):
-            if only_null:
-                batch = batch.filter(pc.is_null(batch.column(only_null)))
-            # Arrow writes CSV in C: a null is an empty field, an empty string is "" (as COPY reads them).
+    cursor = conn.connection.driver_connection.cursor()
+    sent = 0
+    with cursor.copy(f'COPY "{table}" ({column_list}) FROM STDIN (FORMAT csv)') as copy:
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=2_000, columns=wanted, use_threads=False):
+            if keep is not None:
+                batch = batch.filter(keep(batch))
+            if not batch.num_rows:
+                continue
+            arrays = [
+                pa.array([constants[c]] * batch.num_rows, pa.string()) if c in constants else batch.column(c)
+                for c in columns
+            ]
             buffer = io.BytesIO()
-            pacsv.write_csv(batch.select(columns), buffer, options)
+            pacsv.write_csv(pa.RecordBatch.from_arrays(arrays, names=list(columns)), buffer, options)
             copy.write(buffer.getvalue())
+            sent += batch.num_rows
+    return sent
 
 
 def drop_staged(conn: Connection, name: str) -> None:

@@ -2,8 +2,9 @@
 
 Everything commits in one transaction, under the sync lock, so a crash leaves the previous state
 and a re-run converges. Every write is set-based: the batch is staged into a temporary table and
-merged with one ``INSERT … SELECT … ON CONFLICT`` per table. The rules are those of the contract
-(§4.3 to §4.6).
+merged with one ``INSERT … SELECT … ON CONFLICT`` per table, except the payloads of new referrals,
+which PostgreSQL takes with one ``COPY`` straight into ``partner_center_referrals``. The rules are
+those of the contract (§4.3 to §4.6).
 """
 
 from __future__ import annotations
@@ -20,7 +21,13 @@ from sqlalchemy.engine import Connection, Engine
 
 from partner_center_assets.hunter_db.lock import acquire_sync_lock, release_sync_lock
 from partner_center_assets.hunter_db.schema import LEAD_SOURCE, SCAN_SOURCE
-from partner_center_assets.hunter_db.staging import drop_staged, stage_frame, stage_parquet
+from partner_center_assets.hunter_db.staging import (
+    copy_parquet,
+    drop_staged,
+    keep_fetch_seqs,
+    stage_frame,
+    stage_parquet,
+)
 from partner_center_assets.ingest.reasons import SKIP_REASONS, empty_skip_counts
 from partner_center_assets.ingest.rules import SyncCounters
 
@@ -40,6 +47,8 @@ DERIVED_COLUMNS = (
     "created_at",
     "updated_at",
 )
+REFERRAL_COLUMNS = ("id", *DERIVED_COLUMNS, "domain", "domain_source", "raw_payload", "payload_hash")
+"""The columns of ``partner_center_referrals`` a sync takes from its resolved referrals."""
 DUCKDB_MERGE_BATCH_ROWS = 50_000
 """DuckDB upserts this many fetched records per statement: one statement over 300,000 referrals and
 their payloads needs more than 400 MB of buffers, 50,000 at a time fit (measured)."""
@@ -194,7 +203,7 @@ def write_sync(
         candidates = [w for w in (outcome.previous_watermark, newest) if w is not None]
         outcome.watermark = max(candidates) if candidates else None
         _write_run_row(conn, run, outcome, now, status="success")
-        for name in ("pc_stage", "pc_domains", "pc_new_leads", "pc_links"):
+        for name in ("pc_stage", "pc_payloads", "pc_domains", "pc_new_leads", "pc_links"):
             drop_staged(conn, name)
         if before_commit is not None:
             before_commit(conn)
@@ -245,23 +254,28 @@ def _count_pre_skips(resolved: pd.DataFrame, outcome: SyncOutcome) -> None:
 
 
 def _stage_types(conn: Connection) -> dict[str, str]:
-    """DuckDB reads payloads straight from the Parquet file at merge time: a staged copy of them
-    would sit in memory twice over (temporary table, then the transaction's new rows)."""
-    if conn.dialect.name == "duckdb":
-        return {c: t for c, t in STAGE_TYPES.items() if c != "raw_payload"}
-    return STAGE_TYPES
+    """Everything but the payloads, which the merge reads from the Parquet file itself.
+
+    PostgreSQL gets the payloads of new referrals copied straight into ``partner_center_referrals``
+    and only those of changed ones staged; DuckDB joins the file at merge time. A staged copy of every
+    payload cost PostgreSQL a second pass over the largest column, and DuckDB the memory twice over.
+    """
+    return {c: t for c, t in STAGE_TYPES.items() if c != "raw_payload"}
 
 
 def _merge_referrals(conn: Connection, outcome: SyncOutcome, now: datetime, resolved: Path) -> None:
-    """Classify staged rows against stored ones, then upsert with one statement."""
+    """Classify staged rows against stored ones, then write the new and the changed ones.
+
+    The sync lock is held, so the referrals classified as new are still new when they are copied in.
+    """
     changed = _distinct("r", "t", (*DERIVED_COLUMNS, "payload_hash"))
     domain_changed = "(t.domain IS NOT NULL AND t.domain IS DISTINCT FROM r.domain)"
     classified = _query_frame(
         conn,
-        f"SELECT t.id, t.new_skip_reason, t.domain, r.id IS NOT NULL AS existed, "
+        f"SELECT t.fetch_seq, t.id, t.new_skip_reason, t.domain, r.id IS NOT NULL AS existed, "
         f"CASE WHEN r.id IS NULL THEN FALSE ELSE ({changed} OR {domain_changed}) END AS changed "
         "FROM pc_stage t LEFT JOIN partner_center_referrals r ON r.id = t.id",
-        ["id", "new_skip_reason", "domain", "existed", "changed"],
+        ["fetch_seq", "id", "new_skip_reason", "domain", "existed", "changed"],
     )
     existed = classified["existed"].astype(bool)
     changed_mask = classified["changed"].astype(bool)
@@ -287,15 +301,49 @@ def _merge_referrals(conn: Connection, outcome: SyncOutcome, now: datetime, reso
     )
     outcome.skips = pd.concat([outcome.skips, late_skips], ignore_index=True)
 
-    columns = ("id", *DERIVED_COLUMNS, "domain", "domain_source", "raw_payload", "payload_hash")
-    insert_columns = ", ".join(f'"{c}"' for c in (*columns, "first_synced_at", "last_synced_at"))
-    duckdb = conn.dialect.name == "duckdb"
-    payload = "p.raw_payload" if duckdb else "t.raw_payload"
-    source = (
-        "pc_stage t JOIN read_parquet(:resolved) p ON p.fetch_seq = t.fetch_seq" if duckdb else "pc_stage t"
+    if conn.dialect.name == "duckdb":
+        _upsert_from_parquet(conn, now, resolved)
+        return
+    new_seqs = classified.loc[new_ok, "fetch_seq"].tolist()
+    copied = copy_parquet(
+        conn,
+        "partner_center_referrals",
+        resolved,
+        (*REFERRAL_COLUMNS, "first_synced_at", "last_synced_at"),
+        keep=keep_fetch_seqs(new_seqs),
+        constants={"first_synced_at": now.isoformat(), "last_synced_at": now.isoformat()},
+        read=["fetch_seq"],
     )
+    if copied != len(new_seqs):
+        raise RuntimeError(
+            f"{resolved.name} holds {copied} of the {len(new_seqs)} new referrals staged from it; "
+            "nothing was written"
+        )
+    changed_seqs = classified.loc[existed & changed_mask, "fetch_seq"].tolist()
+    if changed_seqs:
+        conn.exec_driver_sql(
+            'CREATE TEMP TABLE "pc_payloads" ("fetch_seq" BIGINT, "raw_payload" TEXT) ON COMMIT DROP'
+        )
+        copy_parquet(
+            conn, "pc_payloads", resolved, ("fetch_seq", "raw_payload"), keep=keep_fetch_seqs(changed_seqs)
+        )
+        conn.execute(
+            _upsert_statement(conn, "pc_stage t JOIN pc_payloads p ON p.fetch_seq = t.fetch_seq"),
+            {"now": now},
+        )
+
+
+def _upsert_statement(conn: Connection, source: str, *, batched: bool = False) -> sa.TextClause:
+    """Insert or update the referrals of ``source`` (staged rows ``t``, their payloads ``p``).
+
+    ``batched`` takes only the rows with ``:first <= fetch_seq < :last``.
+    A staged row skipped by a new-referral rule (§4.2) still updates the stored referral it names;
+    a stored row changes only when its fields, payload or resolved domain do.
+    """
+    insert_columns = ", ".join(f'"{c}"' for c in (*REFERRAL_COLUMNS, "first_synced_at", "last_synced_at"))
     select_columns = ", ".join(
-        f"CAST({payload} AS {_json_cast(conn)})" if c == "raw_payload" else f't."{c}"' for c in columns
+        f"CAST(p.raw_payload AS {_json_cast(conn)})" if c == "raw_payload" else f't."{c}"'
+        for c in REFERRAL_COLUMNS
     )
     updates = ", ".join(f'"{c}" = excluded."{c}"' for c in (*DERIVED_COLUMNS, "raw_payload", "payload_hash"))
     updates += (
@@ -305,20 +353,29 @@ def _merge_referrals(conn: Connection, outcome: SyncOutcome, now: datetime, reso
         ", last_synced_at = excluded.last_synced_at"
     )
     stored_changed = _distinct("partner_center_referrals", "excluded", (*DERIVED_COLUMNS, "payload_hash"))
-    upsert = sa.text(
+    return sa.text(
         f"INSERT INTO partner_center_referrals ({insert_columns}) "
         f"SELECT {select_columns}, :now, :now FROM {source} "
         "WHERE (t.new_skip_reason IS NULL "
         "OR EXISTS (SELECT 1 FROM partner_center_referrals r WHERE r.id = t.id)) "
-        "AND t.fetch_seq >= :first AND t.fetch_seq < :last "
-        f"ON CONFLICT (id) DO UPDATE SET {updates} "
+        + ("AND t.fetch_seq >= :first AND t.fetch_seq < :last " if batched else "")
+        + f"ON CONFLICT (id) DO UPDATE SET {updates} "
         f"WHERE {stored_changed} OR (excluded.domain IS NOT NULL "
         "AND excluded.domain IS DISTINCT FROM partner_center_referrals.domain)"
     )
+
+
+def _upsert_from_parquet(conn: Connection, now: datetime, resolved: Path) -> None:
+    """DuckDB: every staged row upserted with its payload read from the file, a batch at a time."""
+    upsert = _upsert_statement(
+        conn, "pc_stage t JOIN read_parquet(:resolved) p ON p.fetch_seq = t.fetch_seq", batched=True
+    )
     end = int(conn.execute(sa.text("SELECT coalesce(max(fetch_seq), -1) + 1 FROM pc_stage")).scalar_one())
-    batch = DUCKDB_MERGE_BATCH_ROWS if duckdb else max(end, 1)
-    for first in range(0, end, batch):
-        conn.execute(upsert, {"now": now, "resolved": str(resolved), "first": first, "last": first + batch})
+    for first in range(0, end, DUCKDB_MERGE_BATCH_ROWS):
+        conn.execute(
+            upsert,
+            {"now": now, "resolved": str(resolved), "first": first, "last": first + DUCKDB_MERGE_BATCH_ROWS},
+        )
 
 
 def _link_referrals(conn: Connection, outcome: SyncOutcome, now: datetime) -> None:
