@@ -203,15 +203,7 @@ def write_sync(
         candidates = [w for w in (outcome.previous_watermark, newest) if w is not None]
         outcome.watermark = max(candidates) if candidates else None
         _write_run_row(conn, run, outcome, now, status="success")
-        for name in (
-            "pc_stage",
-            "pc_write",
-            "pc_batch",
-            "pc_payloads",
-            "pc_domains",
-            "pc_new_leads",
-            "pc_links",
-        ):
+        for name in ("pc_stage", "pc_payloads", "pc_domains", "pc_new_leads", "pc_links"):
             drop_staged(conn, name)
         if before_commit is not None:
             before_commit(conn)
@@ -310,8 +302,6 @@ def _merge_referrals(conn: Connection, outcome: SyncOutcome, now: datetime, reso
     outcome.skips = pd.concat([outcome.skips, late_skips], ignore_index=True)
 
     if conn.dialect.name == "duckdb":
-        written = classified.loc[new_ok | (existed & changed_mask), "fetch_seq"].astype("int64")
-        stage_frame(conn, "pc_write", pd.DataFrame({"fetch_seq": written}), {"fetch_seq": "int"})
         _upsert_from_parquet(conn, now, resolved)
         return
     new_seqs = classified.loc[new_ok, "fetch_seq"].tolist()
@@ -343,20 +333,12 @@ def _merge_referrals(conn: Connection, outcome: SyncOutcome, now: datetime, reso
         )
 
 
-_IN_BATCH = (
-    "WHERE t.fetch_seq >= :first AND t.fetch_seq < :last AND p.fetch_seq >= :first AND p.fetch_seq < :last "
-)
-"""The rows of one batch, bounded on both sides of the join: whichever side DuckDB builds its hash
-table on holds one batch's payloads at most, never every payload of the file."""
-
-
 def _upsert_statement(conn: Connection, source: str, *, batched: bool = False) -> sa.TextClause:
-    """Insert or update the referrals of ``source``: staged rows ``t`` with their payloads ``p``, only
-    those the classification says to write (new and not skipped, or stored and changed; a row skipped
-    by a new-referral rule, §4.2, still updates the stored referral it names). The stored row is
-    checked again: it changes only when its fields, payload or resolved domain do.
+    """Insert or update the referrals of ``source`` (staged rows ``t``, their payloads ``p``).
 
-    ``batched`` takes only the rows with ``:first <= fetch_seq < :last`` (:data:`_IN_BATCH`).
+    ``batched`` takes only the rows with ``:first <= fetch_seq < :last``.
+    A staged row skipped by a new-referral rule (§4.2) still updates the stored referral it names;
+    a stored row changes only when its fields, payload or resolved domain do.
     """
     insert_columns = ", ".join(f'"{c}"' for c in (*REFERRAL_COLUMNS, "first_synced_at", "last_synced_at"))
     select_columns = ", ".join(
@@ -374,7 +356,9 @@ def _upsert_statement(conn: Connection, source: str, *, batched: bool = False) -
     return sa.text(
         f"INSERT INTO partner_center_referrals ({insert_columns}) "
         f"SELECT {select_columns}, :now, :now FROM {source} "
-        + (_IN_BATCH if batched else "")
+        "WHERE (t.new_skip_reason IS NULL "
+        "OR EXISTS (SELECT 1 FROM partner_center_referrals r WHERE r.id = t.id)) "
+        + ("AND t.fetch_seq >= :first AND t.fetch_seq < :last " if batched else "")
         + f"ON CONFLICT (id) DO UPDATE SET {updates} "
         f"WHERE {stored_changed} OR (excluded.domain IS NOT NULL "
         "AND excluded.domain IS DISTINCT FROM partner_center_referrals.domain)"
@@ -382,29 +366,16 @@ def _upsert_statement(conn: Connection, source: str, *, batched: bool = False) -
 
 
 def _upsert_from_parquet(conn: Connection, now: datetime, resolved: Path) -> None:
-    """DuckDB: the rows of ``pc_write`` upserted a batch at a time, each batch's payloads first read
-    from the file into ``pc_batch``.
-
-    With the file joined inside the upsert, the plan DuckDB chose depended on the batch's bounds, and
-    some plans read every payload of the file into memory: at 100,000 referrals, one batch size in
-    two ran out of the memory limit. A table holding one batch's payloads bounds the join whatever
-    the plan.
-    """
+    """DuckDB: every staged row upserted with its payload read from the file, a batch at a time."""
     upsert = _upsert_statement(
-        conn,
-        "pc_stage t JOIN pc_write w ON w.fetch_seq = t.fetch_seq "
-        "JOIN pc_batch p ON p.fetch_seq = t.fetch_seq",
-        batched=True,
-    )
-    batch_payloads = sa.text(
-        "CREATE OR REPLACE TEMP TABLE pc_batch AS SELECT fetch_seq, raw_payload FROM read_parquet(:resolved) "
-        "WHERE fetch_seq >= :first AND fetch_seq < :last"
+        conn, "pc_stage t JOIN read_parquet(:resolved) p ON p.fetch_seq = t.fetch_seq", batched=True
     )
     end = int(conn.execute(sa.text("SELECT coalesce(max(fetch_seq), -1) + 1 FROM pc_stage")).scalar_one())
     for first in range(0, end, DUCKDB_MERGE_BATCH_ROWS):
-        bounds = {"first": first, "last": first + DUCKDB_MERGE_BATCH_ROWS}
-        conn.execute(batch_payloads, {"resolved": str(resolved), **bounds})
-        conn.execute(upsert, {"now": now, **bounds})
+        conn.execute(
+            upsert,
+            {"now": now, "resolved": str(resolved), "first": first, "last": first + DUCKDB_MERGE_BATCH_ROWS},
+        )
 
 
 def _link_referrals(conn: Connection, outcome: SyncOutcome, now: datetime) -> None:
