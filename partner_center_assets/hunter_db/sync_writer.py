@@ -51,7 +51,9 @@ REFERRAL_COLUMNS = ("id", *DERIVED_COLUMNS, "domain", "domain_source", "raw_payl
 """The columns of ``partner_center_referrals`` a sync takes from its resolved referrals."""
 DUCKDB_MERGE_BATCH_ROWS = 50_000
 """DuckDB upserts this many fetched records per statement: one statement over 300,000 referrals and
-their payloads needs more than 400 MB of buffers, 50,000 at a time fit (measured)."""
+their payloads needs more than 400 MB of buffers, 50,000 at a time fit (measured). Change it only
+with a measurement: DuckDB's plan for the statement depends on the batch's bounds, and at 100,000
+referrals 25,000 per statement ran out of the 400 MB limit while 12,500 and 50,000 fit."""
 
 # Columns of the staged batch, in table order (later keys override the text default in place).
 STAGE_TYPES = {
