@@ -19,7 +19,6 @@ Run as child processes by ``bench.run``; each prints one JSON object as its last
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import time
 from collections.abc import Callable
@@ -93,36 +92,30 @@ def write_split(database_url: str, resolved: Path) -> dict[str, Any]:
 
 
 def copy_floor(database_url: str, resolved: Path) -> dict[str, Any]:
-    """A plain COPY of the referral rows into an empty table like ``partner_center_referrals``."""
-    import pyarrow as pa
+    """A plain COPY of the referral rows into an empty table like ``partner_center_referrals``,
+    sent by the same ``copy_parquet`` the product's write uses for new referrals."""
     import pyarrow.compute as pc
-    import pyarrow.csv as pacsv
-    import pyarrow.parquet as pq
+
+    from partner_center_assets.hunter_db.staging import copy_parquet
 
     engine = _migrated_engine(database_url)
     now = datetime.now(UTC).isoformat()
-    columns = ", ".join(f'"{c}"' for c in (*REFERRAL_COLUMNS, "first_synced_at", "last_synced_at"))
-    rows = 0
     with engine.begin() as conn:
         conn.exec_driver_sql("CREATE TABLE copy_floor (LIKE partner_center_referrals INCLUDING ALL)")
     started = time.perf_counter()
     with engine.begin() as conn:
         prefer_fast_compression(conn)  # the payload compression the product's write uses
-        cursor = conn.connection.driver_connection.cursor()
-        with cursor.copy(f"COPY copy_floor ({columns}) FROM STDIN (FORMAT csv)") as copy:
-            parquet = pq.ParquetFile(resolved)
-            wanted = [*REFERRAL_COLUMNS, "skip_reason", "new_skip_reason"]
-            for batch in parquet.iter_batches(batch_size=10_000, columns=wanted):
-                keep = pc.and_(
-                    pc.is_null(batch.column("skip_reason")), pc.is_null(batch.column("new_skip_reason"))
-                )
-                table = batch.filter(keep).select(list(REFERRAL_COLUMNS))
-                stamp = pa.array([now] * table.num_rows, pa.string())
-                table = table.append_column("first_synced_at", stamp).append_column("last_synced_at", stamp)
-                buffer = io.BytesIO()
-                pacsv.write_csv(table, buffer, pacsv.WriteOptions(include_header=False))
-                copy.write(buffer.getvalue())
-                rows += table.num_rows
+        rows = copy_parquet(
+            conn,
+            "copy_floor",
+            resolved,
+            (*REFERRAL_COLUMNS, "first_synced_at", "last_synced_at"),
+            keep=lambda batch: pc.and_(
+                pc.is_null(batch.column("skip_reason")), pc.is_null(batch.column("new_skip_reason"))
+            ),
+            constants={"first_synced_at": now, "last_synced_at": now},
+            read=["skip_reason", "new_skip_reason"],
+        )
     seconds = time.perf_counter() - started
     with engine.connect() as conn:
         stored = int(conn.exec_driver_sql("SELECT count(*) FROM copy_floor").scalar_one())

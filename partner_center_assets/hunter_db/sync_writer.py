@@ -69,6 +69,11 @@ STAGE_TYPES = {
     "new_skip_reason": "text",
     "fetch_seq": "int",
 }
+STAGED_TYPES = {c: t for c, t in STAGE_TYPES.items() if c != "raw_payload"}
+"""What ``pc_stage`` holds: everything but the payloads, which the merge reads from the file itself.
+PostgreSQL gets new referrals' payloads copied straight into ``partner_center_referrals`` and only
+changed ones' staged; DuckDB joins the file at merge time. A staged copy of every payload cost
+PostgreSQL a second pass over the largest column, and DuckDB the memory twice over."""
 
 ACTION_INSERTED = "inserted"
 ACTION_UPDATED = "updated"
@@ -198,7 +203,7 @@ def write_sync(
         prefer_fast_compression(conn)
         outcome.previous_watermark = stored_watermark(conn)
         _count_pre_skips(decided, outcome)
-        stage_parquet(conn, "pc_stage", resolved, _stage_types(conn), only_null="skip_reason")
+        stage_parquet(conn, "pc_stage", resolved, STAGED_TYPES, only_null="skip_reason")
         _merge_referrals(conn, outcome, now, resolved)
         _link_referrals(conn, outcome, now)
         newest = _newest_timestamp(decided)
@@ -253,16 +258,6 @@ def _count_pre_skips(resolved: pd.DataFrame, outcome: SyncOutcome) -> None:
     for reason, count in pre["skip_reason"].value_counts().items():
         outcome.skipped[str(reason)] = outcome.skipped.get(str(reason), 0) + int(count)
     outcome.skips = pre[["id", "skip_reason"]].rename(columns={"skip_reason": "reason"})
-
-
-def _stage_types(conn: Connection) -> dict[str, str]:
-    """Everything but the payloads, which the merge reads from the Parquet file itself.
-
-    PostgreSQL gets the payloads of new referrals copied straight into ``partner_center_referrals``
-    and only those of changed ones staged; DuckDB joins the file at merge time. A staged copy of every
-    payload cost PostgreSQL a second pass over the largest column, and DuckDB the memory twice over.
-    """
-    return {c: t for c, t in STAGE_TYPES.items() if c != "raw_payload"}
 
 
 def _merge_referrals(conn: Connection, outcome: SyncOutcome, now: datetime, resolved: Path) -> None:
