@@ -150,7 +150,9 @@ def test_same_payload_again_is_unchanged_and_not_rewritten(engine):
 def test_domain_is_kept_when_the_new_payload_resolves_none(engine):
     sync(engine, row("a"))
     sync(engine, row("a", domain=None, deal_value=5.0), run_id="run-2")
-    assert table(engine, "SELECT domain, deal_value FROM partner_center_referrals") == [("contoso.com", 5.0)]
+    assert table(engine, "SELECT domain, domain_source, deal_value FROM partner_center_referrals") == [
+        ("contoso.com", "customer_team", 5.0)
+    ]
 
 
 def test_first_referral_of_a_domain_creates_a_lead_and_later_ones_link_to_it(engine):
@@ -443,29 +445,41 @@ def _build(url: str, order: list[str]) -> None:
         order.append("second runs")
 
 
-def test_a_merge_done_in_several_statements_stores_every_referral_once(engine, monkeypatch):
-    monkeypatch.setattr(sync_writer, "DUCKDB_MERGE_BATCH_ROWS", 2)
-    sync(engine, row("a", seq=0), row("b", seq=1), row("c", seq=2))
+def test_new_changed_and_unchanged_referrals_of_one_sync_are_each_stored_once(engine):
+    sync(engine, row("a"), row("b"), row("c"))
 
     outcome = sync(
         engine,
-        row("a", seq=0, name="renamed", updated=T0 + timedelta(hours=1)),
-        row("b", seq=1),
-        row("d", seq=2),
-        row("e", seq=3),
-        row("f", seq=4),
+        row("a", name="renamed", updated=T0 + timedelta(hours=1)),
+        row("b"),
+        row("d"),
+        row("c", status="Closed", new_skip_reason="status_not_allowed"),
+        row("e"),
         run_id="run-2",
         now=T0 + timedelta(hours=2),
     )
 
-    assert (outcome.inserted, outcome.updated, outcome.unchanged) == (3, 1, 1)
-    assert table(engine, "SELECT id, name FROM partner_center_referrals ORDER BY id") == [
-        ("a", "renamed"),
-        ("b", "Deal"),
-        ("c", "Deal"),
-        ("d", "Deal"),
-        ("e", "Deal"),
-        ("f", "Deal"),
+    assert (outcome.inserted, outcome.updated, outcome.unchanged) == (2, 2, 1)
+    assert table(engine, "SELECT id, name, status FROM partner_center_referrals ORDER BY id") == [
+        ("a", "renamed", "Active"),
+        ("b", "Deal", "Active"),
+        ("c", "Deal", "Closed"),
+        ("d", "Deal", "Active"),
+        ("e", "Deal", "Active"),
+    ]
+
+
+def test_a_column_the_sync_does_not_write_keeps_its_value_when_the_referral_changes(engine):
+    sync(engine, row("a"), row("b"))
+    with engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE partner_center_referrals ADD COLUMN owner_note TEXT"))
+        conn.execute(sa.text("UPDATE partner_center_referrals SET owner_note = 'call ' || id"))
+
+    sync(engine, row("a", status="Closed"), row("b"), run_id="run-2", now=T0 + timedelta(hours=1))
+
+    assert table(engine, "SELECT id, status, owner_note FROM partner_center_referrals ORDER BY id") == [
+        ("a", "Closed", "call a"),
+        ("b", "Active", "call b"),
     ]
 
 

@@ -2,15 +2,16 @@
 
 Everything commits in one transaction, under the sync lock, so a crash leaves the previous state
 and a re-run converges. Every write is set-based: the batch is staged into a temporary table and
-merged with one ``INSERT … SELECT … ON CONFLICT`` per table, except the payloads of new referrals,
-which PostgreSQL takes with one ``COPY`` straight into ``partner_center_referrals``. The rules are
-those of the contract (§4.3 to §4.6).
+merged with one ``INSERT … SELECT … ON CONFLICT`` per table, except the referrals themselves: new
+ones go in with one ``COPY`` (PostgreSQL) or one plain ``INSERT`` (DuckDB) straight from the file,
+and changed ones are upserted (PostgreSQL) or deleted and inserted again (DuckDB, whose memory an
+update of many payloads would outgrow). The rules are those of the contract (§4.3 to §4.6).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -49,12 +50,6 @@ DERIVED_COLUMNS = (
 )
 REFERRAL_COLUMNS = ("id", *DERIVED_COLUMNS, "domain", "domain_source", "raw_payload", "payload_hash")
 """The columns of ``partner_center_referrals`` a sync takes from its resolved referrals."""
-DUCKDB_MERGE_BATCH_ROWS = 50_000
-"""DuckDB upserts this many fetched records per statement: one statement over 300,000 referrals and
-their payloads needs more than 400 MB of buffers, 50,000 at a time fit (measured). Change it only
-with a measurement: DuckDB's plan for the statement depends on the batch's bounds, and at 100,000
-referrals 25,000 per statement ran out of the 400 MB limit while 12,500 and 50,000 fit."""
-
 # Columns of the staged batch, in table order (later keys override the text default in place).
 STAGE_TYPES = {
     "id": "text",
@@ -74,6 +69,18 @@ STAGED_TYPES = {c: t for c, t in STAGE_TYPES.items() if c != "raw_payload"}
 PostgreSQL gets new referrals' payloads copied straight into ``partner_center_referrals`` and only
 changed ones' staged; DuckDB joins the file at merge time. A staged copy of every payload cost
 PostgreSQL a second pass over the largest column, and DuckDB the memory twice over."""
+
+STAGED_TABLES = (
+    "pc_stage",
+    "pc_payloads",
+    "pc_new",
+    "pc_changed",
+    "pc_kept",
+    "pc_domains",
+    "pc_new_leads",
+    "pc_links",
+)
+"""The temporary tables a write may create, dropped before its commit (DuckDB keeps them otherwise)."""
 
 ACTION_INSERTED = "inserted"
 ACTION_UPDATED = "updated"
@@ -210,7 +217,7 @@ def write_sync(
         candidates = [w for w in (outcome.previous_watermark, newest) if w is not None]
         outcome.watermark = max(candidates) if candidates else None
         _write_run_row(conn, run, outcome, now, status="success")
-        for name in ("pc_stage", "pc_payloads", "pc_domains", "pc_new_leads", "pc_links"):
+        for name in STAGED_TABLES:
             drop_staged(conn, name)
         if before_commit is not None:
             before_commit(conn)
@@ -298,10 +305,12 @@ def _merge_referrals(conn: Connection, outcome: SyncOutcome, now: datetime, reso
     )
     outcome.skips = pd.concat([outcome.skips, late_skips], ignore_index=True)
 
-    if conn.dialect.name == "duckdb":
-        _upsert_from_parquet(conn, now, resolved)
-        return
     new_seqs = classified.loc[new_ok, "fetch_seq"].tolist()
+    changed_seqs = classified.loc[existed & changed_mask, "fetch_seq"].tolist()
+    if conn.dialect.name == "duckdb":
+        _insert_new_from_parquet(conn, now, resolved, new_seqs)
+        _replace_changed_from_parquet(conn, now, resolved, changed_seqs)
+        return
     copied = copy_parquet(
         conn,
         "partner_center_referrals",
@@ -316,7 +325,6 @@ def _merge_referrals(conn: Connection, outcome: SyncOutcome, now: datetime, reso
             f"{resolved.name} holds {copied} of the {len(new_seqs)} new referrals staged from it; "
             "nothing was written"
         )
-    changed_seqs = classified.loc[existed & changed_mask, "fetch_seq"].tolist()
     if changed_seqs:
         conn.exec_driver_sql(
             'CREATE TEMP TABLE "pc_payloads" ("fetch_seq" BIGINT, "raw_payload" TEXT) ON COMMIT DROP'
@@ -330,10 +338,9 @@ def _merge_referrals(conn: Connection, outcome: SyncOutcome, now: datetime, reso
         )
 
 
-def _upsert_statement(conn: Connection, source: str, *, batched: bool = False) -> sa.TextClause:
+def _upsert_statement(conn: Connection, source: str) -> sa.TextClause:
     """Insert or update the referrals of ``source`` (staged rows ``t``, their payloads ``p``).
 
-    ``batched`` takes only the rows with ``:first <= fetch_seq < :last``.
     A staged row skipped by a new-referral rule (§4.2) still updates the stored referral it names;
     a stored row changes only when its fields, payload or resolved domain do.
     """
@@ -355,24 +362,110 @@ def _upsert_statement(conn: Connection, source: str, *, batched: bool = False) -
         f"SELECT {select_columns}, :now, :now FROM {source} "
         "WHERE (t.new_skip_reason IS NULL "
         "OR EXISTS (SELECT 1 FROM partner_center_referrals r WHERE r.id = t.id)) "
-        + ("AND t.fetch_seq >= :first AND t.fetch_seq < :last " if batched else "")
-        + f"ON CONFLICT (id) DO UPDATE SET {updates} "
+        f"ON CONFLICT (id) DO UPDATE SET {updates} "
         f"WHERE {stored_changed} OR (excluded.domain IS NOT NULL "
         "AND excluded.domain IS DISTINCT FROM partner_center_referrals.domain)"
     )
 
 
-def _upsert_from_parquet(conn: Connection, now: datetime, resolved: Path) -> None:
-    """DuckDB: every staged row upserted with its payload read from the file, a batch at a time."""
-    upsert = _upsert_statement(
-        conn, "pc_stage t JOIN read_parquet(:resolved) p ON p.fetch_seq = t.fetch_seq", batched=True
+def _insert_new_from_parquet(conn: Connection, now: datetime, resolved: Path, new_seqs: list[int]) -> None:
+    """DuckDB: the new referrals inserted with their payloads read from the file, in one plain ``INSERT``.
+
+    A plain append lets DuckDB write full row groups to the database file as they fill, so its
+    memory stays bounded however many referrals are new (measured: 100,000 and 300,000 both within
+    250 MB of buffers); ``INSERT … ON CONFLICT`` keeps every row of the transaction in memory.
+    """
+    stage_frame(conn, "pc_new", pd.DataFrame({"fetch_seq": new_seqs}, dtype="int64"), {"fetch_seq": "int"})
+    insert_columns = _column_list((*REFERRAL_COLUMNS, "first_synced_at", "last_synced_at"))
+    select_columns = ", ".join(
+        "CAST(p.raw_payload AS JSON)" if c == "raw_payload" else f't."{c}"' for c in REFERRAL_COLUMNS
     )
-    end = int(conn.execute(sa.text("SELECT coalesce(max(fetch_seq), -1) + 1 FROM pc_stage")).scalar_one())
-    for first in range(0, end, DUCKDB_MERGE_BATCH_ROWS):
-        conn.execute(
-            upsert,
-            {"now": now, "resolved": str(resolved), "first": first, "last": first + DUCKDB_MERGE_BATCH_ROWS},
+    inserted = conn.execute(
+        sa.text(
+            f"INSERT INTO partner_center_referrals ({insert_columns}) "
+            f"SELECT {select_columns}, :now, :now "
+            "FROM pc_stage t SEMI JOIN pc_new n ON n.fetch_seq = t.fetch_seq "
+            "JOIN read_parquet(:resolved) p ON p.fetch_seq = t.fetch_seq"
+        ),
+        {"now": now, "resolved": str(resolved)},
+    ).rowcount
+    if inserted != len(new_seqs):
+        raise RuntimeError(
+            f"{resolved.name} holds {inserted} of the {len(new_seqs)} new referrals staged from it; "
+            "nothing was written"
         )
+
+
+def _replace_changed_from_parquet(
+    conn: Connection, now: datetime, resolved: Path, changed_seqs: list[int]
+) -> None:
+    """DuckDB: the changed referrals deleted and inserted again, in their new version.
+
+    An ``UPDATE`` (or ``ON CONFLICT DO UPDATE``) keeps every new value in memory until the commit,
+    so updating every payload of 100,000 referrals needed more than 300 MB of buffers and 300,000
+    more than 400 MB (measured), while an append goes to the file as its row groups fill. Deleting
+    and inserting a key again in one transaction needs DuckDB 1.4 or later. What an update would
+    keep of the stored row is carried over: the first sync time, a domain the new version lacks,
+    and any column the sync does not write.
+    """
+    if not changed_seqs:
+        return
+    stage_frame(
+        conn, "pc_changed", pd.DataFrame({"fetch_seq": changed_seqs}, dtype="int64"), {"fetch_seq": "int"}
+    )
+    written = {*REFERRAL_COLUMNS, "last_synced_at"}
+    kept = [c for c in _table_columns(conn, "partner_center_referrals") if c not in written]
+    kept_list = ", ".join(f'r."{c}"' for c in kept)
+    conn.exec_driver_sql(
+        "CREATE OR REPLACE TEMP TABLE pc_kept AS "
+        f'SELECT t.fetch_seq AS "pc_fetch_seq", r."domain" AS "pc_domain", '
+        f'r."domain_source" AS "pc_domain_source", {kept_list} '
+        "FROM partner_center_referrals r JOIN pc_stage t ON t.id = r.id "
+        "SEMI JOIN pc_changed c ON c.fetch_seq = t.fetch_seq"
+    )
+    deleted = conn.exec_driver_sql(
+        "DELETE FROM partner_center_referrals WHERE id IN "
+        "(SELECT t.id FROM pc_stage t SEMI JOIN pc_changed c ON c.fetch_seq = t.fetch_seq)"
+    ).rowcount
+    values = {
+        c: "CAST(p.raw_payload AS JSON)" if c == "raw_payload" else f't."{c}"' for c in REFERRAL_COLUMNS
+    }
+    values["domain"] = 'COALESCE(t."domain", k."pc_domain")'
+    values["domain_source"] = (
+        'CASE WHEN t."domain" IS NULL THEN k."pc_domain_source" ELSE t."domain_source" END'
+    )
+    values["last_synced_at"] = ":now"
+    values.update({c: f'k."{c}"' for c in kept})
+    inserted = conn.execute(
+        sa.text(
+            f"INSERT INTO partner_center_referrals ({_column_list(values)}) "
+            f"SELECT {', '.join(values.values())} "
+            "FROM pc_stage t JOIN pc_kept k ON k.pc_fetch_seq = t.fetch_seq "
+            "JOIN read_parquet(:resolved) p ON p.fetch_seq = t.fetch_seq"
+        ),
+        {"now": now, "resolved": str(resolved)},
+    ).rowcount
+    if deleted != len(changed_seqs) or inserted != len(changed_seqs):
+        raise RuntimeError(
+            f"{len(changed_seqs)} changed referrals were classified, but {deleted} stored versions were "
+            f"replaced by {inserted} from {resolved.name}; nothing was written"
+        )
+
+
+def _column_list(columns: Iterable[str]) -> str:
+    return ", ".join(f'"{c}"' for c in columns)
+
+
+def _table_columns(conn: Connection, table: str) -> list[str]:
+    """Column names of ``table`` in table order (information_schema: DuckDB lacks SQLAlchemy's catalog)."""
+    rows = conn.execute(
+        sa.text(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_name = :table AND table_schema = current_schema() ORDER BY ordinal_position"
+        ),
+        {"table": table},
+    )
+    return [row[0] for row in rows]
 
 
 def _link_referrals(conn: Connection, outcome: SyncOutcome, now: datetime) -> None:
