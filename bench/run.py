@@ -229,6 +229,31 @@ def base_env() -> dict[str, str]:
     return env
 
 
+REWRITE_COPIES = 3
+"""The DuckDB rewrite measurement writes the main size's resolved file this many times over."""
+
+
+def measure_duckdb_rewrite(resolved: Path, workdir: Path) -> dict[str, Any]:
+    """DuckDB's write alone of a file ``REWRITE_COPIES`` times the main size into an empty database,
+    then of the same referrals with every payload changed, each in a child process of its own under
+    the product's default memory limit (``bench/duckdb_rewrite.py``)."""
+    step = [sys.executable, "-m", "bench.duckdb_rewrite"]
+    files = child_json(
+        [*step, "scale", "--resolved", str(resolved), "--copies", str(REWRITE_COPIES), "--out", str(workdir)],
+        base_env(),
+    )
+    if "scaled" not in files:
+        return {"scale": files}
+    database = DuckDBDatabase(workdir / "rewrite.duckdb")
+    try:
+        write = [*step, "write", "--database-url", database.url, "--resolved"]
+        load, rewrite = (child_json([*write, files[name]], base_env()) for name in ("scaled", "changed"))
+    finally:
+        database.drop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    return {"rows": files["rows"], "load": load, "rewrite": rewrite}
+
+
 # --- the run -----------------------------------------------------------------------------------
 
 
@@ -346,6 +371,8 @@ def benchmark(sizes: list[int], main_size: int, seed: int, workdir: Path, *, dlt
                         base_env(),
                     )
                     print(f"[{size:,}] duckdb full sync: {main['duckdb']['seconds']:.1f} s")
+                    main["duckdb_rewrite"] = measure_duckdb_rewrite(duck_resolved, workdir / "rewrite")
+                    print(f"[{size:,}] duckdb write at {REWRITE_COPIES}x, then rewritten: measured")
                 if dlt:
                     dlt_db = postgres("bench_dlt")
                     env = base_env()
@@ -379,6 +406,25 @@ def benchmark(sizes: list[int], main_size: int, seed: int, workdir: Path, *, dlt
     results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     results["goals"] = goals(results)
     return results
+
+
+def _rewrite_lines(rewrite: dict[str, Any] | None) -> list[str]:
+    """The DuckDB write alone at several times the main size, then with every payload changed."""
+    if not rewrite:
+        return []
+    if "load" not in rewrite:
+        return [f"  duckdb rewrite: the scaled files were not made: {rewrite.get('scale', {}).get('error')}"]
+    lines = [f"  duckdb write alone of {rewrite['rows']:,} fetched records, then of them all changed:"]
+    for name, step in (("first load", rewrite["load"]), ("every payload changed", rewrite["rewrite"])):
+        if step.get("returncode") == 0 and "seconds" in step:
+            lines.append(
+                f"    {name}: {step['seconds']:.1f} s, peak {step['peak_rss_mb']:.0f} MB "
+                f"(inserted {step['inserted']:,}, updated {step['updated']:,}; "
+                f"memory limit {step['memory_limit']})"
+            )
+        else:
+            lines.append(f"    {name}: FAILED ({step.get('error', 'no result')})")
+    return lines
 
 
 # --- goals and the table -----------------------------------------------------------------------
@@ -549,6 +595,7 @@ def render(results: dict[str, Any]) -> str:
         if split and split.get("parts"):
             parts = ", ".join(f"{k} {v:.2f} s" for k, v in split["parts"].items())
             lines.append(f"  write alone on {label}: {split['seconds']:.2f} s ({parts})")
+    lines += _rewrite_lines(main.get("duckdb_rewrite"))
     lines += ["", "2. dlt rest_api pipeline (next-link paginator, merge on id) into the same PostgreSQL"]
     dlt = main.get("dlt")
     ours = main.get("postgres", {})
