@@ -55,6 +55,16 @@ def read_page_line(line: bytes) -> dict[str, Any]:
     return {"stream": json.loads(match[1]), "page": int(match[2]), "records": body["value"]}
 
 
+def open_parquet(path: Path) -> pq.ParquetFile:
+    """A Parquet file to read batch by batch, one row group in memory at a time.
+
+    pyarrow otherwise reads ahead the column chunks of many row groups: reading the normalized
+    referrals of a 100,000 sync held up to 96 MB of Arrow buffers at once, against 23 MB without
+    (measured, pyarrow 26).
+    """
+    return pq.ParquetFile(path, pre_buffer=False)
+
+
 def arrow_schema(dtypes: Mapping[str, str]) -> pa.Schema:
     """The Parquet schema of a frame described by pandas dtypes (as ``ingest`` declares them)."""
     return pa.schema([(name, _ARROW_TYPES[dtype]) for name, dtype in dtypes.items()])
@@ -212,7 +222,7 @@ class SyncFiles:
     ) -> Iterator[pa.RecordBatch]:
         """The rows of ``path`` in bounded batches, in file order."""
         self.require(path, asset)
-        yield from pq.ParquetFile(path).iter_batches(
+        yield from open_parquet(path).iter_batches(
             batch_size=ROWS_PER_BATCH, columns=columns, use_threads=False
         )
 

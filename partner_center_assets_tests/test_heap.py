@@ -1,10 +1,39 @@
-"""A heavy step keeps the garbage collector off the objects the process already held."""
+"""A sync process takes Arrow's buffers from the system allocator, and a heavy step keeps the
+garbage collector off the objects the process already held."""
 
 from __future__ import annotations
 
 import gc
+import os
+import subprocess
+import sys
 
-from partner_center_assets.heap import frozen_heap
+from partner_center_assets.heap import ARROW_POOL_VARIABLE, frozen_heap
+
+
+def arrow_backend(environment: dict[str, str]) -> str:
+    """The Arrow pool of a new process that imports the package, then pyarrow."""
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import partner_center_assets, pyarrow as pa; print(pa.default_memory_pool().backend_name)",
+        ],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return loaded.stdout.strip()
+
+
+def test_arrow_buffers_come_from_the_system_allocator() -> None:
+    environment = {k: v for k, v in os.environ.items() if k != ARROW_POOL_VARIABLE}
+    assert arrow_backend(environment) == "system"
+
+
+def test_an_arrow_pool_chosen_in_the_environment_is_kept() -> None:
+    assert arrow_backend({**os.environ, ARROW_POOL_VARIABLE: "mimalloc"}) == "mimalloc"
 
 
 def test_objects_alive_when_a_step_starts_are_left_out_of_collection_while_it_runs() -> None:

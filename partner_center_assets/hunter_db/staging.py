@@ -15,10 +15,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 from sqlalchemy.engine import Connection
 
 from partner_center_assets.ingest.normalize import python_value
+from partner_center_assets.sync_files import open_parquet
 
 _PG_TYPES = {
     "int": "BIGINT",
@@ -136,7 +136,7 @@ def copy_parquet(
     cursor = conn.connection.driver_connection.cursor()
     sent = 0
     with cursor.copy(f'COPY "{table}" ({column_list}) FROM STDIN (FORMAT csv)') as copy:
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=2_000, columns=wanted, use_threads=False):
+        for batch in open_parquet(path).iter_batches(batch_size=2_000, columns=wanted, use_threads=False):
             if keep is not None:
                 batch = batch.filter(keep(batch))
             if not batch.num_rows:
