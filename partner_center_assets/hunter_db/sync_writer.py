@@ -403,8 +403,9 @@ def _replace_changed_from_parquet(
 
     An ``UPDATE`` (or ``ON CONFLICT DO UPDATE``) keeps every new value in memory until the commit,
     so updating every payload of 100,000 referrals needed more than 300 MB of buffers and 300,000
-    more than 400 MB (measured), while an append goes to the file as its row groups fill. Deleting
-    and inserting a key again in one transaction needs DuckDB 1.4 or later. What an update would
+    more than 400 MB (measured), while an append goes to the file as its row groups fill. DuckDB
+    1.1 refused to insert a key deleted earlier in the same transaction (1.2.2, 1.3.2 and 1.4.0
+    accept it, measured), hence ``duckdb>=1.4``, its long-term-support line. What an update would
     keep of the stored row is carried over: the first sync time, a domain the new version lacks,
     and any column the sync does not write.
     """
