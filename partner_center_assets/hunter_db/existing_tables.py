@@ -10,6 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from partner_center_assets.hunter_db.schema import table_columns
+
 UNIQUE_KEYS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("companies", ("domain",), "ux_companies_domain"),
     ("leads", ("source", "external_id"), "ux_leads_source_external_id"),
@@ -18,15 +20,8 @@ UNIQUE_KEYS: tuple[tuple[str, tuple[str, ...], str], ...] = (
 
 
 def column_names(table: str) -> set[str]:
-    """Column names of ``table`` (information_schema: DuckDB lacks the catalog SQLAlchemy inspects)."""
-    rows = op.get_bind().execute(
-        sa.text(
-            "SELECT column_name FROM information_schema.columns "
-            "WHERE table_name = :table AND table_schema = current_schema()"
-        ),
-        {"table": table},
-    )
-    return {row[0] for row in rows}
+    """Column names of ``table`` as it exists."""
+    return set(table_columns(op.get_bind(), table))
 
 
 def _has_unique_key(inspector: sa.Inspector, table: str, columns: tuple[str, ...]) -> bool:

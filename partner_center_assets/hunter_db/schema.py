@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Connection
 
 metadata = sa.MetaData()
 
@@ -130,3 +131,16 @@ SCAN_STATUSES = ("pending", "in_progress", "done", "failed")
 RUN_STATUSES = ("success", "failed")
 SCAN_SOURCE = "partner_center"
 LEAD_SOURCE = "partner_center"
+
+
+def table_columns(conn: Connection, table: str) -> list[str]:
+    """Column names of ``table`` as it exists, in table order (information_schema: DuckDB lacks the
+    catalog SQLAlchemy inspects)."""
+    rows = conn.execute(
+        sa.text(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_name = :table AND table_schema = current_schema() ORDER BY ordinal_position"
+        ),
+        {"table": table},
+    )
+    return [row[0] for row in rows]

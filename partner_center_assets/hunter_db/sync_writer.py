@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from partner_center_assets.hunter_db.lock import acquire_sync_lock, release_sync_lock
-from partner_center_assets.hunter_db.schema import LEAD_SOURCE, SCAN_SOURCE
+from partner_center_assets.hunter_db.schema import LEAD_SOURCE, SCAN_SOURCE, table_columns
 from partner_center_assets.hunter_db.staging import (
     copy_parquet,
     drop_staged,
@@ -339,16 +339,14 @@ def _merge_referrals(conn: Connection, outcome: SyncOutcome, now: datetime, reso
 
 
 def _upsert_statement(conn: Connection, source: str) -> sa.TextClause:
-    """Insert or update the referrals of ``source`` (staged rows ``t``, their payloads ``p``).
+    """Update the stored referrals of ``source`` (staged rows ``t``, their payloads ``p``).
 
-    A staged row skipped by a new-referral rule (§4.2) still updates the stored referral it names;
-    a stored row changes only when its fields, payload or resolved domain do.
+    ``source`` holds only referrals classified as changed, all stored (the sync lock keeps them so),
+    among them ones a new-referral rule (§4.2) would skip: a stored referral is updated whatever its
+    status. A stored row changes only when its fields, payload or resolved domain do.
     """
-    insert_columns = ", ".join(f'"{c}"' for c in (*REFERRAL_COLUMNS, "first_synced_at", "last_synced_at"))
-    select_columns = ", ".join(
-        f"CAST(p.raw_payload AS {_json_cast(conn)})" if c == "raw_payload" else f't."{c}"'
-        for c in REFERRAL_COLUMNS
-    )
+    insert_columns = _column_list((*REFERRAL_COLUMNS, "first_synced_at", "last_synced_at"))
+    select_columns = ", ".join(_referral_values(conn).values())
     updates = ", ".join(f'"{c}" = excluded."{c}"' for c in (*DERIVED_COLUMNS, "raw_payload", "payload_hash"))
     updates += (
         ", domain = COALESCE(excluded.domain, partner_center_referrals.domain)"
@@ -360,8 +358,6 @@ def _upsert_statement(conn: Connection, source: str) -> sa.TextClause:
     return sa.text(
         f"INSERT INTO partner_center_referrals ({insert_columns}) "
         f"SELECT {select_columns}, :now, :now FROM {source} "
-        "WHERE (t.new_skip_reason IS NULL "
-        "OR EXISTS (SELECT 1 FROM partner_center_referrals r WHERE r.id = t.id)) "
         f"ON CONFLICT (id) DO UPDATE SET {updates} "
         f"WHERE {stored_changed} OR (excluded.domain IS NOT NULL "
         "AND excluded.domain IS DISTINCT FROM partner_center_referrals.domain)"
@@ -377,9 +373,7 @@ def _insert_new_from_parquet(conn: Connection, now: datetime, resolved: Path, ne
     """
     stage_frame(conn, "pc_new", pd.DataFrame({"fetch_seq": new_seqs}, dtype="int64"), {"fetch_seq": "int"})
     insert_columns = _column_list((*REFERRAL_COLUMNS, "first_synced_at", "last_synced_at"))
-    select_columns = ", ".join(
-        "CAST(p.raw_payload AS JSON)" if c == "raw_payload" else f't."{c}"' for c in REFERRAL_COLUMNS
-    )
+    select_columns = ", ".join(_referral_values(conn).values())
     inserted = conn.execute(
         sa.text(
             f"INSERT INTO partner_center_referrals ({insert_columns}) "
@@ -415,7 +409,7 @@ def _replace_changed_from_parquet(
         conn, "pc_changed", pd.DataFrame({"fetch_seq": changed_seqs}, dtype="int64"), {"fetch_seq": "int"}
     )
     written = {*REFERRAL_COLUMNS, "last_synced_at"}
-    kept = [c for c in _table_columns(conn, "partner_center_referrals") if c not in written]
+    kept = [c for c in table_columns(conn, "partner_center_referrals") if c not in written]
     kept_list = ", ".join(f'r."{c}"' for c in kept)
     conn.exec_driver_sql(
         "CREATE OR REPLACE TEMP TABLE pc_kept AS "
@@ -428,9 +422,7 @@ def _replace_changed_from_parquet(
         "DELETE FROM partner_center_referrals WHERE id IN "
         "(SELECT t.id FROM pc_stage t SEMI JOIN pc_changed c ON c.fetch_seq = t.fetch_seq)"
     ).rowcount
-    values = {
-        c: "CAST(p.raw_payload AS JSON)" if c == "raw_payload" else f't."{c}"' for c in REFERRAL_COLUMNS
-    }
+    values = _referral_values(conn)
     values["domain"] = 'COALESCE(t."domain", k."pc_domain")'
     values["domain_source"] = (
         'CASE WHEN t."domain" IS NULL THEN k."pc_domain_source" ELSE t."domain_source" END'
@@ -457,16 +449,12 @@ def _column_list(columns: Iterable[str]) -> str:
     return ", ".join(f'"{c}"' for c in columns)
 
 
-def _table_columns(conn: Connection, table: str) -> list[str]:
-    """Column names of ``table`` in table order (information_schema: DuckDB lacks SQLAlchemy's catalog)."""
-    rows = conn.execute(
-        sa.text(
-            "SELECT column_name FROM information_schema.columns "
-            "WHERE table_name = :table AND table_schema = current_schema() ORDER BY ordinal_position"
-        ),
-        {"table": table},
-    )
-    return [row[0] for row in rows]
+def _referral_values(conn: Connection) -> dict[str, str]:
+    """The value of each of :data:`REFERRAL_COLUMNS` from a staged row ``t`` and its payload ``p``."""
+    cast = _json_cast(conn)
+    return {
+        c: f"CAST(p.raw_payload AS {cast})" if c == "raw_payload" else f't."{c}"' for c in REFERRAL_COLUMNS
+    }
 
 
 def _link_referrals(conn: Connection, outcome: SyncOutcome, now: datetime) -> None:
