@@ -101,7 +101,9 @@ URL_CASES = [
     pytest.param("https://co.uk", None, id="bare-public-suffix"),
     pytest.param("http://localhost:3000", None, id="localhost"),
     pytest.param("https://", None, id="scheme-only"),
-    pytest.param("https://www.contoso .com", None, id="space-inside"),
+    pytest.param("https://www.contoso .com", None, id="space-inside-host"),
+    pytest.param("https://www.contoso.com/about us?q=a b", "contoso.com", id="space-after-host"),
+    pytest.param("www.contoso.com/our team", "contoso.com", id="bare-host-space-in-path"),
     pytest.param("https://www.gmail.com", None, id="consumer"),
     pytest.param("https://www.microsoft.com/en-us", None, id="microsoft"),
     pytest.param(f"https://www.{OWN}", None, id="own-domain"),
@@ -111,6 +113,15 @@ URL_CASES = [
 @pytest.mark.parametrize(("value", "expected"), URL_CASES)
 def test_url_to_domain(resolver: DomainResolver, value: str, expected: str | None) -> None:
     assert resolver.host_to_domain(value, kind="url") == expected
+
+
+def test_non_ascii_capitals_are_lowercased_as_uts46_maps_them() -> None:
+    """A word-final capital sigma is the ordinary small sigma under UTS #46, not the final form."""
+    resolver = DomainResolver()
+    expected = idna.encode("ΒΌΛΟΣ-1.com", uts46=True, transitional=False).decode("ascii")
+    assert expected == idna.encode("βόλοσ-1.com", uts46=True, transitional=False).decode("ascii")
+    assert resolver.host_to_domain("sue@ΒΌΛΟΣ-1.com", kind="email") == expected
+    assert resolver.host_to_domain("https://ΒΌΛΟΣ-1.com/", kind="url") == expected
 
 
 @pytest.mark.parametrize(

@@ -174,7 +174,7 @@ def registrable_domain(host: str) -> str | None:
     """The ICANN registrable domain of a host (IDNA-encoded), with no list applied."""
     if not isinstance(host, str) or len(host) > MAX_VALUE_LENGTH:
         return None
-    return _registrable.__wrapped__(host.strip().lower())[0]
+    return _registrable.__wrapped__(_lowercase(host.strip()))[0]
 
 
 def email_host(value: str) -> str | None:
@@ -187,8 +187,12 @@ def email_host(value: str) -> str | None:
 
 
 def url_host(value: str) -> str | None:
-    """The host of a URL's network location (userinfo and port dropped); a bare ``host.tld`` counts."""
-    text = _prepared(value)
+    """The host of a URL's network location (userinfo and port dropped); a bare ``host.tld`` counts.
+
+    Spaces after the host (``https://contoso.com/about us``) leave the host as it is; a space in the
+    host itself makes it invalid when the host is checked.
+    """
+    text = _prepared(value, spaces_inside=True)
     if text is None:
         return None
     scheme = _SCHEME.match(text)
@@ -296,13 +300,28 @@ def _configured_domain(value: object) -> str | None:
     return _registrable.__wrapped__(host)[0] or host.removesuffix(".")
 
 
-def _prepared(value: object) -> str | None:
+def _prepared(value: object, *, spaces_inside: bool = False) -> str | None:
+    """``value`` stripped and lowercased; ``None`` when empty, or holding spaces or controls unless
+    ``spaces_inside``."""
     if not isinstance(value, str) or len(value) > MAX_VALUE_LENGTH:
         return None
-    text = value.strip().lower()
-    if not text or _SPACE_OR_CONTROL.search(text):
+    text = _lowercase(value.strip())
+    if not text or (not spaces_inside and _SPACE_OR_CONTROL.search(text)):
         return None
     return text
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _lowercase(text: str) -> str:
+    """ASCII letters lowercased here; other letters by UTS #46 mapping, as browsers do.
+
+    ``str.lower`` turns a word-final capital sigma into the final form, while UTS #46 maps it to the
+    ordinary small sigma: the two give
+    different domains.
+    """
+    return text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
 
 
 def _is_ip_address(host: str) -> bool:
