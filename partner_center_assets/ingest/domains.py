@@ -318,8 +318,7 @@ def _lowercase(text: str) -> str:
     """ASCII letters lowercased here; other letters by UTS #46 mapping, as browsers do.
 
     ``str.lower`` turns a word-final capital sigma into the final form, while UTS #46 maps it to the
-    ordinary small sigma: the two give
-    different domains.
+    ordinary small sigma: the two give different domains.
     """
     return text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
 
