@@ -77,6 +77,8 @@ def test_documented_example_is_normalized_into_every_column() -> None:
         pytest.param(referral(id=""), "id blank", id="id-empty"),
         pytest.param(referral(id=" \t "), "id blank", id="id-whitespace"),
         pytest.param(referral(id="\u0000"), "id blank", id="id-only-nul"),
+        pytest.param(referral(id="x" * 1001), "id longer than 1000 bytes", id="id-too-long"),
+        pytest.param(referral(id="é" * 501), "id longer than 1000 bytes", id="id-too-long-in-utf8"),
         pytest.param(referral(createdDateTime=None), "createdDateTime missing", id="created-null"),
         pytest.param(referral(createdDateTime="yesterday"), "createdDateTime unparseable", id="created-text"),
         pytest.param(referral(createdDateTime=1603400000), "createdDateTime unparseable", id="created-epoch"),
@@ -94,6 +96,10 @@ def test_documented_example_is_normalized_into_every_column() -> None:
 )
 def test_invalid_payloads_say_why(record: object, detail: str) -> None:
     assert normalize(record).invalid_detail == detail
+
+
+def test_an_id_of_the_longest_length_stored_is_valid() -> None:
+    assert normalize(referral(id="é" * 500)).invalid_detail is None
 
 
 def test_a_non_object_record_still_keeps_its_raw_payload() -> None:

@@ -301,6 +301,29 @@ def test_hostile_strings_nul_bytes_and_emoji_are_stored_safely(pipeline, emulato
     assert pipeline.scalar("SELECT count(*) FROM leads") >= 1
 
 
+def test_a_referral_id_too_long_to_index_is_skipped_and_the_rest_of_the_sync_is_stored(pipeline, emulator):
+    base = [
+        dict(
+            r,
+            status="Active",
+            direction="Incoming",
+            substatus="Accepted",
+            customerProfile={"team": [{"email": f"a@company-{i}.com"}]},
+        )
+        for i, r in enumerate(generate_referrals(3, seed=5))
+    ]
+    emulator.set_referrals([dict(base[0], id="x" * 3000), *base[1:]])
+
+    result = pipeline.run()
+
+    assert result.success
+    counters = metadata_of(result, "partner_center_referrals")
+    assert (counters["skipped_invalid_payload"], counters["inserted"]) == (1, 2)
+    assert {row[0] for row in pipeline.rows("SELECT id FROM partner_center_referrals")} == {
+        r["id"] for r in base[1:]
+    }
+
+
 def poison(referral: dict, key: str, raw_value: bytes) -> RawReferral:
     """``referral`` served with one more member whose JSON text Python's parser refuses."""
     text = json.dumps(referral).encode()

@@ -25,6 +25,9 @@ STREAM_CHANGES = "changes"
 
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _MAX_NUMBER_TEXT = 64
+MAX_ID_BYTES = 1000
+"""Longest referral id stored, in UTF-8 bytes. Partner Center ids are GUIDs; PostgreSQL cannot index
+a key past about 2,700 bytes, and one such id would otherwise fail every sync's write."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +161,8 @@ def _invalid_detail(record: Mapping[str, Any], created_at: object, updated_at: o
         return "id not a string"
     if not identifier.strip():
         return "id blank"
+    if len(identifier) * 4 > MAX_ID_BYTES and len(identifier.encode("utf-8", "replace")) > MAX_ID_BYTES:
+        return f"id longer than {MAX_ID_BYTES} bytes"
     for field, parsed in (("createdDateTime", created_at), ("updatedDateTime", updated_at)):
         if record.get(field) is None:
             return f"{field} missing"
