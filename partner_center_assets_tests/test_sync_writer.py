@@ -314,6 +314,49 @@ def test_company_keeps_its_values_and_gets_nulls_filled(engine):
     assert table(engine, "SELECT id, name, country FROM companies") == [(3, "Contoso Ltd", "GB")]
 
 
+def test_a_company_stored_with_its_domain_in_other_case_is_the_one_upserted(engine):
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO companies (id, domain, name, country, created_at, updated_at) "
+                "VALUES (3, 'Contoso.COM', NULL, 'US', :t, :t)"
+            ),
+            {"t": T0},
+        )
+    outcome = sync(engine, row("a", customer_name="Contoso", country="GB"))
+    assert table(engine, "SELECT id, domain, name, country FROM companies") == [
+        (3, "Contoso.COM", "Contoso", "US")
+    ]
+    assert table(engine, "SELECT company_id FROM leads") == [(3,)]
+    assert (outcome.companies_inserted, outcome.companies_filled) == (0, 1)
+
+
+def test_of_companies_differing_only_in_case_the_lowercase_one_is_upserted(engine):
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO companies (id, domain, name, country, created_at, updated_at) VALUES "
+                "(3, 'Contoso.com', NULL, NULL, :t, :t), (4, 'contoso.com', NULL, NULL, :t, :t)"
+            ),
+            {"t": T0},
+        )
+    sync(engine, row("a", customer_name="Contoso", country="GB"))
+    assert table(engine, "SELECT id, name, country FROM companies ORDER BY id") == [
+        (3, None, None),
+        (4, "Contoso", "GB"),
+    ]
+    assert table(engine, "SELECT company_id FROM leads") == [(4,)]
+
+
+def test_a_new_company_is_counted_as_inserted(engine):
+    outcome = sync(engine, row("a"), row("b", domain="fabrikam.com"))
+    assert table(engine, "SELECT domain FROM companies ORDER BY domain") == [
+        ("contoso.com",),
+        ("fabrikam.com",),
+    ]
+    assert (outcome.companies_inserted, outcome.companies_filled) == (2, 0)
+
+
 def test_one_pending_scan_request_per_domain(engine):
     sync(engine, row("a"), row("b"))
     sync(engine, row("c"), run_id="run-2")

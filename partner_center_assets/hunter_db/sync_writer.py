@@ -77,6 +77,7 @@ STAGED_TABLES = (
     "pc_changed",
     "pc_kept",
     "pc_domains",
+    "pc_company_ids",
     "pc_new_leads",
     "pc_links",
 )
@@ -489,12 +490,7 @@ def _link_referrals(conn: Connection, outcome: SyncOutcome, now: datetime) -> No
         domains,
         {"domain": "text", "name": "text", "country": "text", "first_referral": "text"},
     )
-    _upsert_companies(conn, outcome, now)
-    company_ids = dict(
-        conn.execute(
-            sa.text("SELECT c.domain, c.id FROM companies c JOIN pc_domains d ON d.domain = c.domain")
-        ).all()
-    )
+    company_ids = _upsert_companies(conn, outcome, now)
     existing_leads = dict(
         conn.execute(
             sa.text(
@@ -608,40 +604,72 @@ def _lead_creators(
     return free.groupby("domain", sort=False)["id"].first()
 
 
-def _upsert_companies(conn: Connection, outcome: SyncOutcome, now: datetime) -> None:
-    inserted, filled = (
-        int(v or 0)
-        for v in conn.execute(
-            sa.text(
-                "SELECT "
-                "SUM(CASE WHEN c.id IS NULL THEN 1 ELSE 0 END) AS inserted, "
-                "SUM(CASE WHEN c.id IS NOT NULL AND ((c.name IS NULL AND d.name IS NOT NULL) "
-                "OR (c.country IS NULL AND d.country IS NOT NULL)) THEN 1 ELSE 0 END) AS filled "
-                "FROM pc_domains d LEFT JOIN companies c ON c.domain = d.domain"
-            )
-        ).one()
+def _upsert_companies(conn: Connection, outcome: SyncOutcome, now: datetime) -> dict[str, int]:
+    """Upsert a company per domain of ``pc_domains``; domain → the company's id.
+
+    An existing company matches its domain in any case (other writers may store ``Contoso.com``);
+    when several do, the one spelled in lowercase, else the oldest, gets the referral's values.
+    """
+    existing = _existing_companies(conn)
+    stage_frame(
+        conn,
+        "pc_company_ids",
+        pd.DataFrame({"domain": list(existing), "id": list(existing.values())}),
+        {"domain": "text", "id": "int"},
     )
-    outcome.companies_inserted, outcome.companies_filled = inserted, filled
+    matched = "SELECT m.id, d.name, d.country FROM pc_company_ids m JOIN pc_domains d ON d.domain = m.domain"
+    outcome.companies_filled = int(
+        conn.execute(
+            sa.text(
+                f"SELECT count(*) FROM companies c JOIN ({matched}) x ON x.id = c.id WHERE "
+                "(c.name IS NULL AND x.name IS NOT NULL) OR (c.country IS NULL AND x.country IS NOT NULL)"
+            )
+        ).scalar_one()
+    )
     id_expr = _next_ids(conn, "companies", "companies_id_seq")
-    conn.execute(
+    result = conn.execute(
         sa.text(
             f"INSERT INTO companies (id, domain, name, country, created_at, updated_at) "
             f"{_explicit_ids(conn)}"
             f"SELECT {id_expr}, d.domain, d.name, d.country, :now, :now FROM pc_domains d "
-            "WHERE NOT EXISTS (SELECT 1 FROM companies c WHERE c.domain = d.domain) "
+            "WHERE NOT EXISTS (SELECT 1 FROM pc_company_ids m WHERE m.domain = d.domain) "
             "ON CONFLICT (domain) DO NOTHING"
         ),
         {"now": now},
     )
+    outcome.companies_inserted = max(result.rowcount, 0)
     conn.execute(
         sa.text(
-            "UPDATE companies SET name = COALESCE(companies.name, d.name), "
-            "country = COALESCE(companies.country, d.country), updated_at = :now "
-            "FROM pc_domains d WHERE companies.domain = d.domain AND ("
-            "(companies.name IS NULL AND d.name IS NOT NULL) OR "
-            "(companies.country IS NULL AND d.country IS NOT NULL))"
+            "UPDATE companies SET name = COALESCE(companies.name, x.name), "
+            "country = COALESCE(companies.country, x.country), updated_at = :now "
+            f"FROM ({matched}) x WHERE companies.id = x.id AND ("
+            "(companies.name IS NULL AND x.name IS NOT NULL) OR "
+            "(companies.country IS NULL AND x.country IS NOT NULL))"
         ),
         {"now": now},
+    )
+    inserted = conn.execute(
+        sa.text(
+            "SELECT c.domain, c.id FROM companies c JOIN pc_domains d ON d.domain = c.domain "
+            "WHERE NOT EXISTS (SELECT 1 FROM pc_company_ids m WHERE m.domain = d.domain)"
+        )
+    ).all()
+    return {**dict(inserted), **existing}
+
+
+def _existing_companies(conn: Connection) -> dict[str, int]:
+    """Lowercase domain of ``pc_domains`` → id of its company already stored, compared lowercase."""
+    return dict(
+        conn.execute(
+            sa.text(
+                "SELECT domain_lc, id FROM ("
+                " SELECT lower(c.domain) AS domain_lc, c.id,"
+                " row_number() OVER (PARTITION BY lower(c.domain)"
+                " ORDER BY CASE WHEN c.domain = lower(c.domain) THEN 0 ELSE 1 END, c.created_at, c.id) AS rn"
+                " FROM companies c JOIN pc_domains d ON lower(c.domain) = d.domain"
+                ") ranked WHERE rn = 1"
+            )
+        ).all()
     )
 
 
