@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote, urljoin, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urljoin, urlsplit, urlunsplit
 
 from partner_center_assets.ingest.timestamps import parse_timestamp
 from partner_center_assets.settings import Settings
@@ -116,6 +116,23 @@ def resolve_next_link(link: str, base_url: str) -> str:
         f"Refusing @odata.nextLink to {parts.netloc or link!r}: it is not the configured API host "
         f"{base.netloc}, so neither the request nor the access token is sent there",
         url=link,
+    )
+
+
+def link_key(url: str) -> tuple[Any, ...]:
+    """What two links to the same page share, however they are encoded.
+
+    Servers write next links percent-encoded or not (``%20``, ``+`` or a bare space) while the URL
+    actually requested is always encoded, so links are compared decoded, query parameters in order.
+    """
+    scheme, host, port = _origin(url)
+    parts = urlsplit(url)
+    return (
+        scheme,
+        host,
+        port,
+        unquote(parts.path),
+        tuple(sorted(parse_qsl(parts.query, keep_blank_values=True))),
     )
 
 
@@ -227,7 +244,7 @@ class PartnerCenterClient:
         stats = stats if stats is not None else StreamStats()
         url = self.referrals_url
         params: Mapping[str, str] | None = dict(query)
-        followed: set[str] = set()
+        followed: set[tuple[Any, ...]] = set()
         page_number = 0
         while True:
             page_number += 1
@@ -240,7 +257,7 @@ class PartnerCenterClient:
                 stats.requests += counters.requests
                 stats.retries += counters.retries
                 stats.throttled_seconds += counters.waited_s
-            followed.add(response.url)
+            followed.add(link_key(response.url))
             body = response.body
             records = list(body["value"])
             count = body.get(COUNT)
@@ -278,7 +295,7 @@ class PartnerCenterClient:
                 self._stop(stats, page, "max_pages", warn=True)
                 return
             url = resolve_next_link(next_link, self.base_url)
-            if url in followed:
+            if link_key(url) in followed:
                 self._stop(stats, page, "repeated_link", warn=True)
                 return
             params = None
