@@ -16,6 +16,7 @@ from partner_center_assets.ingest.normalize import (
     to_frame,
 )
 from partner_center_assets.ingest.payload import canonical_json, payload_hash, strip_nul
+from partner_center_assets.ingest.timestamps import EARLIEST, watermark_cutoff
 from partner_center_assets.tolerant_json import placeholder
 
 
@@ -96,6 +97,21 @@ def test_documented_example_is_normalized_into_every_column() -> None:
 )
 def test_invalid_payloads_say_why(record: object, detail: str) -> None:
     assert normalize(record).invalid_detail == detail
+
+
+def test_the_cutoff_is_the_watermark_minus_the_lookback() -> None:
+    assert watermark_cutoff(datetime(2025, 1, 1, 1, 0, tzinfo=UTC), 60) == datetime(2025, 1, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("watermark", "lookback"),
+    [
+        pytest.param(datetime(1, 1, 1, tzinfo=UTC), 60, id="year-1-watermark"),
+        pytest.param(datetime(2025, 1, 1, tzinfo=UTC), 10**12, id="lookback-beyond-timedelta"),
+    ],
+)
+def test_a_cutoff_before_year_1_is_the_earliest_time(watermark: datetime, lookback: int) -> None:
+    assert watermark_cutoff(watermark, lookback) == EARLIEST
 
 
 def test_an_id_of_the_longest_length_stored_is_valid() -> None:

@@ -487,6 +487,22 @@ def test_a_referral_stamped_in_the_future_moves_the_watermark_with_a_warning_and
     assert [w[0].year for w in watermarks] == [9999, 9999]
 
 
+def test_referrals_stamped_in_year_1_leave_a_watermark_the_next_sync_reads_past(pipeline, emulator):
+    year_1 = "0001-01-01T00:00:00Z"
+    referrals = [
+        dict(r, createdDateTime=year_1, updatedDateTime=year_1) for r in discoverable(emulator.referrals)[:3]
+    ]
+    emulator.set_referrals(referrals)
+
+    first = pipeline.run()
+    second = pipeline.run()
+
+    assert first.success and second.success
+    assert metadata_of(second, "raw_referral_pages")["dagster/row_count"] == 3
+    watermarks = pipeline.rows("SELECT watermark FROM partner_center_sync_runs ORDER BY started_at")
+    assert [w[0].year for w in watermarks] == [1, 1]
+
+
 def test_skips_above_the_error_share_fail_the_skip_check_as_an_error_and_the_run(pipeline, monkeypatch):
     monkeypatch.setenv(PREFIX + "SKIPPED_SHARE_ERROR", "0")
 

@@ -45,6 +45,21 @@ def parse_timestamp(value: object) -> datetime | None:
         return None
 
 
+EARLIEST = datetime.min.replace(tzinfo=UTC)
+
+
+def watermark_cutoff(watermark: datetime, lookback_minutes: int) -> datetime:
+    """The watermark minus the lookback, or the earliest time when that is before year 1.
+
+    An API that stamps a referral ``0001-01-01T00:00:00Z`` (.NET's ``DateTime.MinValue``) must not
+    make every later sync fail on the subtraction.
+    """
+    try:
+        return watermark - timedelta(minutes=lookback_minutes)
+    except OverflowError:
+        return EARLIEST
+
+
 def format_timestamp(value: datetime) -> str:
     """Render a UTC timestamp the way the API does (``Z``, microseconds when present)."""
     text = value.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -43,6 +43,7 @@ from partner_center_assets.ingest.resolution import (
     resolve_columns,
 )
 from partner_center_assets.ingest.rules import RESOLVED_DTYPES
+from partner_center_assets.ingest.timestamps import watermark_cutoff
 from partner_center_assets.settings import Settings
 from partner_center_assets.sync_files import FetchSummary, arrow_schema, with_columns
 from partner_center_assets.sync_step import write_resolved_referrals
@@ -138,7 +139,7 @@ def raw_referral_pages(
         settings = partner_center.settings()
         cutoff = None
         if watermark is not None and not config.full_refresh:
-            cutoff = watermark - timedelta(minutes=settings.lookback_minutes)
+            cutoff = watermark_cutoff(watermark, settings.lookback_minutes)
         summary.cutoff = _iso(cutoff)
         streams = _referral_streams(settings, changes=has_referrals)
         client = partner_center.client(logger=context.log)
