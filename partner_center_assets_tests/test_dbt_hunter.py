@@ -702,3 +702,75 @@ def test_marts_downstream_of_a_failed_check_are_not_rebuilt(damaged: Built) -> N
 
     assert "partner_center_leads" not in materialized
     assert "referral_funnel" in materialized
+
+
+# --- rows of Hunter's other writers ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", params=["duckdb", "postgres"])
+def with_other_writers(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Built]:
+    """A build where other writers stored two companies' domains in another case (one of them for a
+    lead without company), a pending scan of a domain the sync also queued, and two leads without an
+    external id."""
+    with (
+        _scratch_database(request, tmp_path_factory) as url,
+        _build(
+            url,
+            "insert into companies (id, domain, name, country, created_at, updated_at) values "
+            "(5, 'Contoso.COM', 'Contoso (CRM)', 'FR', '2020-01-01', '2020-01-01'), "
+            "(6, 'NorthWind.de', 'Northwind (CRM)', 'DE', '2020-01-01', '2020-01-01')",
+            "update leads set company_id = null where id = 10",
+            "insert into domain_scan_requests (id, domain, source, referral_id, status, requested_at) values "
+            "(105, 'Fabrikam.CO.UK', 'hunter', null, 'pending', '2026-03-01 00:00:00+00')",
+            "alter table leads alter column external_id drop not null",
+            "insert into leads (id, company_id, domain, source, external_id, created_at, updated_at) values "
+            "(20, null, 'tailspin.com', 'manual', null, '2026-01-01 00:00:00+00', '2026-01-01 00:00:00+00'), "
+            "(21, null, 'tailspin.com', 'manual', null, '2026-01-02 00:00:00+00', '2026-01-02 00:00:00+00')",
+        ) as done,
+    ):
+        yield done
+
+
+def test_rows_of_other_writers_pass_every_check(with_other_writers: Built) -> None:
+    failed = [e.check_name for e in with_other_writers.result.get_asset_check_evaluations() if not e.passed]
+
+    assert failed == []
+    assert with_other_writers.result.success
+
+
+def test_a_domain_stored_in_two_cases_joins_the_company_the_sync_fills(with_other_writers: Built) -> None:
+    rows = with_other_writers.rows(
+        "select company_id, company_name from hunter_marts.referrals_by_domain where domain = 'contoso.com'"
+    )
+
+    assert [(r["company_id"], r["company_name"]) for r in rows] == [(2, "Contoso Ltd")]
+
+
+def test_the_scan_queue_holds_other_sources_pending_scans_beside_the_syncs(with_other_writers: Built) -> None:
+    rows = with_other_writers.rows(
+        "select scan_request_id, request_source, company_name from hunter_marts.domain_scan_queue"
+        " where domain = 'fabrikam.co.uk' order by scan_request_id"
+    )
+
+    assert [(r["scan_request_id"], r["request_source"], r["company_name"]) for r in rows] == [
+        (102, "partner_center", "Fabrikam"),
+        (105, "hunter", "Fabrikam"),
+    ]
+
+
+def test_a_lead_without_company_joins_one_company_of_a_domain_stored_in_two_cases(
+    with_other_writers: Built,
+) -> None:
+    rows = with_other_writers.rows(
+        "select company_id, company_name from hunter_marts.partner_center_leads where referral_id = 'ref-4'"
+    )
+
+    assert [(r["company_id"], r["company_name"]) for r in rows] == [(1, "Northwind Traders")]
+
+
+def test_two_leads_of_one_source_without_external_id_are_not_duplicates(with_other_writers: Built) -> None:
+    evaluation = _evaluation(with_other_writers, "unique_combination_stg_leads")
+
+    assert evaluation.passed

@@ -1,5 +1,6 @@
--- Domain scans still waiting for Hunter's scanner, with the referral that asked for each and the
--- company of the domain. age_hours is measured when the model is built (measured_at).
+-- Domain scans still waiting for Hunter's scanner, from every source (request_source), with the
+-- referral that asked for each and the company of the domain. age_hours is measured when the model
+-- is built (measured_at).
 with scans as (
     select * from {{ ref('stg_domain_scan_requests') }}
     where scan_status = 'pending'
@@ -36,4 +37,4 @@ select
 from scans
 cross join measured
 left join referrals on referrals.referral_id = scans.referral_id
-left join companies on companies.domain = scans.domain
+left join companies on companies.domain = scans.domain and companies.is_domain_primary

@@ -47,7 +47,7 @@ leads_with_company as (
     inner join partner_center_lead_ids on partner_center_lead_ids.lead_id = leads.lead_id
     left join companies as by_id on by_id.company_id = leads.company_id
     left join companies as by_domain
-        on leads.company_id is null and by_domain.domain = leads.domain
+        on leads.company_id is null and by_domain.domain = leads.domain and by_domain.is_domain_primary
 )
 
 select

@@ -27,4 +27,5 @@ select
     per_domain.latest_referral_at,
     per_domain.last_updated_at
 from per_domain
-left join {{ ref('stg_companies') }} as companies on companies.domain = per_domain.domain
+left join {{ ref('stg_companies') }} as companies
+    on companies.domain = per_domain.domain and companies.is_domain_primary
