@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from croniter import croniter
 from cryptography.fernet import Fernet
 
 PREFIX = "HUNTER_PARTNER_CENTER_"
@@ -23,6 +24,9 @@ DEFAULT_API_VERSION = "v1.0"
 DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
 DEFAULT_DIRECTION = "Incoming"
 DEFAULT_STATUS = "Active"
+DIRECTIONS = ("Incoming", "Outgoing")
+STATUSES = ("None", "New", "Active", "Closed")
+"""The values the API documents; ``$filter`` compares them as written, so they are sent in this case."""
 DEFAULT_TOP = 200
 DEFAULT_MAX_PAGES = 10
 DEFAULT_REQUESTS_PER_MINUTE = 60
@@ -168,6 +172,18 @@ class Settings:
         check_enum_value(PREFIX + "REFERRAL_DEFAULT_DIRECTION", self.direction)
         for status in self.statuses:
             check_enum_value(PREFIX + "REFERRAL_DEFAULT_STATUS", status)
+        object.__setattr__(self, "direction", _documented_case(self.direction, DIRECTIONS))
+        object.__setattr__(self, "statuses", tuple(_documented_case(s, STATUSES) for s in self.statuses))
+
+    def undocumented_filter_values(self) -> list[str]:
+        """Configured direction and statuses the API does not document: likely typos that match nothing."""
+        values = [(PREFIX + "REFERRAL_DEFAULT_DIRECTION", self.direction, DIRECTIONS)]
+        values += [(PREFIX + "REFERRAL_DEFAULT_STATUS", status, STATUSES) for status in self.statuses]
+        return [
+            f"{name}={value!r} is not one of {', '.join(known)}"
+            for name, value, known in values
+            if value not in known
+        ]
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -207,6 +223,11 @@ class Settings:
             sync_cron=cron,
             sync_timezone=timezone,
         )
+
+
+def _documented_case(value: str, known: tuple[str, ...]) -> str:
+    """``value`` spelled as the API documents it (``active`` → ``Active``), or as given if unknown."""
+    return next((name for name in known if name.casefold() == value.casefold()), value)
 
 
 MAX_VALUE_LENGTH = 64
@@ -250,11 +271,23 @@ _CRON_FIELD = re.compile(r"[0-9A-Za-z*,/\-]+")
 def _cron(expression: str) -> str:
     """A five-field cron expression or an alias such as ``@daily``; anything else names the variable."""
     fields = expression.split()
-    if expression in _CRON_ALIASES or (len(fields) == 5 and all(_CRON_FIELD.fullmatch(f) for f in fields)):
-        return " ".join(fields) if len(fields) == 5 else expression
+    if expression in _CRON_ALIASES:
+        return expression
+    if len(fields) == 5 and all(_CRON_FIELD.fullmatch(f) for f in fields) and _fires(" ".join(fields)):
+        return " ".join(fields)
     raise ValueError(
-        f"{PREFIX}SYNC_CRON must be a five-field cron expression such as '0 6 * * *', got {expression!r}"
+        f"{PREFIX}SYNC_CRON must be a five-field cron expression with values in range, on a day "
+        f"that exists, such as '0 6 * * *'; got {expression!r}"
     )
+
+
+def _fires(expression: str) -> bool:
+    """Whether croniter accepts the expression (values in range) and it names a day that exists,
+    as Dagster requires of a schedule (not the 30th or 31st of February)."""
+    if not croniter.is_valid(expression):
+        return False
+    expanded = croniter.expand(expression)[0]
+    return not (expanded[3] == [2] and len(expanded[2]) == 1 and expanded[2][0] in (30, 31))
 
 
 def _timezone(name: str) -> str:

@@ -292,6 +292,9 @@ def test_doctor_names_an_unsupported_database_url(environment: dict[str, str | N
     [
         ("HUNTER_PARTNER_CENTER_SYNC_CRON", "every morning"),
         ("HUNTER_PARTNER_CENTER_SYNC_CRON", "0 6 * *"),
+        ("HUNTER_PARTNER_CENTER_SYNC_CRON", "99 6 * * *"),
+        ("HUNTER_PARTNER_CENTER_SYNC_CRON", "0 25 * * *"),
+        ("HUNTER_PARTNER_CENTER_SYNC_CRON", "0 6 31 2 *"),
         ("HUNTER_PARTNER_CENTER_SYNC_TIMEZONE", "Mars/Olympus_Mons"),
     ],
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -501,6 +502,16 @@ def test_referrals_stamped_in_year_1_leave_a_watermark_the_next_sync_reads_past(
     assert metadata_of(second, "raw_referral_pages")["dagster/row_count"] == 3
     watermarks = pipeline.rows("SELECT watermark FROM partner_center_sync_runs ORDER BY started_at")
     assert [w[0].year for w in watermarks] == [1, 1]
+
+
+def test_a_status_the_api_does_not_document_is_named_in_a_warning(pipeline, monkeypatch):
+    monkeypatch.setenv(PREFIX + "REFERRAL_DEFAULT_STATUS", "Active,Archived")
+    instance = dg.DagsterInstance.ephemeral()
+
+    result = pipeline.run(instance=instance)
+
+    warnings = [e.user_message for e in instance.all_logs(result.run_id) if e.level == logging.WARNING]
+    assert any("REFERRAL_DEFAULT_STATUS='Archived' is not one of" in w for w in warnings)
 
 
 def test_skips_above_the_error_share_fail_the_skip_check_as_an_error_and_the_run(pipeline, monkeypatch):

@@ -21,6 +21,24 @@ def test_a_status_list_of_only_commas_counts_as_unset() -> None:
     assert Settings.from_env({PREFIX + "REFERRAL_DEFAULT_STATUS": " , ,"}).statuses == (DEFAULT_STATUS,)
 
 
+def test_documented_direction_and_statuses_are_sent_in_the_apis_case() -> None:
+    settings = Settings.from_env(
+        {PREFIX + "REFERRAL_DEFAULT_DIRECTION": "incoming", PREFIX + "REFERRAL_DEFAULT_STATUS": "new, ACTIVE"}
+    )
+
+    assert (settings.direction, settings.statuses) == ("Incoming", ("New", "Active"))
+    assert settings.undocumented_filter_values() == []
+
+
+def test_an_undocumented_status_is_kept_and_named() -> None:
+    settings = Settings.from_env({PREFIX + "REFERRAL_DEFAULT_STATUS": "Active,Archived"})
+
+    assert settings.statuses == ("Active", "Archived")
+    assert settings.undocumented_filter_values() == [
+        f"{PREFIX}REFERRAL_DEFAULT_STATUS='Archived' is not one of None, New, Active, Closed"
+    ]
+
+
 @pytest.mark.parametrize(
     ("suffix", "value"),
     [

@@ -137,6 +137,8 @@ def raw_referral_pages(
     fetched_records = fetched_pages = 0
     try:
         settings = partner_center.settings()
+        for problem in settings.undocumented_filter_values():
+            context.log.warning(f"{problem}: the API may match no referral with it")
         cutoff = None
         if watermark is not None and not config.full_refresh:
             cutoff = watermark_cutoff(watermark, settings.lookback_minutes)
