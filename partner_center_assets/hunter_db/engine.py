@@ -39,7 +39,7 @@ def create_hunter_engine(url: str) -> Engine:
     DuckDB allows one writing process per file, and dbt runs in a subprocess after the sync, so
     DuckDB connections are not pooled: closing a connection releases the file.
     """
-    parsed = make_url(url)
+    parsed = parse_database_url(url)
     backend = parsed.get_backend_name()
     if backend == "duckdb":
         database = parsed.database
@@ -52,6 +52,30 @@ def create_hunter_engine(url: str) -> Engine:
         return sa.create_engine(parsed, pool_pre_ping=True)
     raise ValueError(
         f"HUNTER_DATABASE_URL must be a duckdb:/// or postgresql+psycopg:// URL, not {parsed.drivername!r}"
+    )
+
+
+def parse_database_url(url: str) -> sa.URL:
+    """``url`` parsed, or an error that names ``HUNTER_DATABASE_URL`` (never the URL: it may hold a
+    password)."""
+    try:
+        return make_url(url)
+    except (sa.exc.ArgumentError, ValueError):
+        raise ValueError(
+            "HUNTER_DATABASE_URL is not a database URL: use duckdb:///path/to/hunter.duckdb or "
+            "postgresql+psycopg://user:password@host:port/database"
+        ) from None
+
+
+class HunterDatabaseUnavailableError(RuntimeError):
+    """The Hunter database could not be reached or opened."""
+
+
+def unavailable(url: str, error: sa.exc.DBAPIError) -> HunterDatabaseUnavailableError:
+    """An error naming the database (password hidden) and the driver's first line of explanation."""
+    reason = str(error.orig).strip().splitlines()[0] if error.orig is not None else type(error).__name__
+    return HunterDatabaseUnavailableError(
+        f"Could not open the Hunter database {describe(url)} (HUNTER_DATABASE_URL): {reason}"
     )
 
 

@@ -10,12 +10,13 @@ import logging
 import os
 
 import dagster as dg
+import sqlalchemy as sa
 from pydantic import PrivateAttr
 from sqlalchemy.engine import Engine
 
 from partner_center_assets.client import PartnerCenterClient
 from partner_center_assets.hunter_db import migrate
-from partner_center_assets.hunter_db.engine import create_hunter_engine, describe
+from partner_center_assets.hunter_db.engine import create_hunter_engine, describe, unavailable
 from partner_center_assets.ingest.domains import DomainResolver
 from partner_center_assets.settings import (
     PREFIX,
@@ -123,7 +124,11 @@ class HunterDatabase(dg.ConfigurableResource):
     def ensure_schema(self) -> str | None:
         """Apply pending migrations, as the sync job does before it reads or writes."""
         engine = self.engine()
-        if migrate.pending(engine):
+        try:
+            needed = migrate.pending(engine)
+        except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+            raise unavailable(self.resolved_url(), exc) from exc
+        if needed:
             return migrate.upgrade(engine)
         return migrate.current_revision(engine)
 
