@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -774,3 +778,22 @@ def test_two_leads_of_one_source_without_external_id_are_not_duplicates(with_oth
     evaluation = _evaluation(with_other_writers, "unique_combination_stg_leads")
 
     assert evaluation.passed
+
+
+def test_dagster_dev_prepares_the_project_without_the_virtualenv_on_path() -> None:
+    """``dagster dev`` started as ``.venv/bin/dagster`` has no ``dbt`` on ``PATH``."""
+    env = {
+        **os.environ,
+        "PATH": os.pathsep.join(p for p in ("/usr/bin", "/bin") if Path(p).exists()),
+        "DAGSTER_IS_DEV_CLI": "1",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", "import partner_center_assets.defs.dbt_hunter.project"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr[-2000:]

@@ -1,6 +1,5 @@
 """The ``dbt`` resource that runs dbt_hunter."""
 
-import shutil
 import sys
 from functools import cached_property
 from pathlib import Path
@@ -10,15 +9,7 @@ import dagster as dg
 from dagster_dbt import DbtCliResource
 from packaging import version
 
-from partner_center_assets.defs.dbt_hunter.project import dbt_hunter_project
-
-
-def dbt_executable() -> str:
-    """The ``dbt`` installed beside this Python, so a non-activated virtualenv still finds it."""
-    beside_python = Path(sys.executable).parent / "dbt"
-    if beside_python.exists():
-        return str(beside_python)
-    return shutil.which("dbt") or "dbt"
+from partner_center_assets.defs.dbt_hunter.project import dbt_executable, dbt_hunter_project
 
 
 class DbtHunterCli(DbtCliResource):
