@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -211,3 +213,31 @@ def test_db_commands_report_an_unreachable_database_in_one_line_without_its_pass
     assert result.output.startswith(f"Error: {masked}: OperationalError")
     assert "db-secret-pw" not in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("HUNTER_PARTNER_CENTER_MAX_PAGES", "abc", "HUNTER_PARTNER_CENTER_MAX_PAGES must be a whole number"),
+        ("HUNTER_PARTNER_CENTER_REFERRAL_DEFAULT_TOP", "2.5", "REFERRAL_DEFAULT_TOP must be a whole number"),
+        ("HUNTER_PARTNER_CENTER_SYNC_CRON", "99 6 * * *", "HUNTER_PARTNER_CENTER_SYNC_CRON must be"),
+    ],
+)
+def test_sync_with_a_setting_no_run_can_start_with_prints_one_line_naming_it(
+    hunter_url: str, tmp_path: Path, name: str, value: str, message: str
+) -> None:
+    """In a process of its own: the code location is loaded once per process."""
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "partner-center"), "sync"],
+        env={**os.environ, name: value},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1
+    assert len(lines) == 1 and lines[0].startswith("FAILED configuration: ")
+    assert message in lines[0]
+    assert "Traceback" not in result.stdout + result.stderr

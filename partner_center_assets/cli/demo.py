@@ -8,6 +8,7 @@ import click
 
 from partner_center_assets.cli.report import print_summary
 from partner_center_assets.cli.runtime import (
+    SyncConfigurationError,
     ensure_dagster_home,
     failure_messages,
     run_daily_job,
@@ -32,7 +33,11 @@ def demo(count: int, seed: int) -> None:
         settings = Settings.from_env()
         click.echo(f"Emulator: {emulator.base_url} ({count} referrals, seed {seed})")
         click.echo(f"Hunter database: {describe(settings.database_url)}")
-        result = run_daily_job()
+        try:
+            result = run_daily_job()
+        except SyncConfigurationError as exc:
+            click.echo(f"FAILED configuration: {exc}", err=True)
+            raise SystemExit(1) from None
     metadata = sync_metadata(result)
     if metadata:
         print_summary(metadata)

@@ -39,8 +39,14 @@ DRY_RUN_TAG = "partner_center/dry_run"
 def run_daily_job(
     *, full_refresh: bool = False, only: tuple[str, ...] | None = None, tags: dict[str, str] | None = None
 ) -> dg.ExecuteInProcessResult:
-    """Run ``partner_center_daily_sync`` as the schedule does, or only the assets named in ``only``."""
-    from partner_center_assets.definitions import defs
+    """Run ``partner_center_daily_sync`` as the schedule does, or only the assets named in ``only``.
+
+    Raises :class:`SyncConfigurationError` when a setting keeps the job from loading or starting.
+    """
+    try:
+        from partner_center_assets.definitions import defs
+    except ValueError as exc:  # the schedule's settings are checked when the definitions load
+        raise SyncConfigurationError(str(exc)) from exc
     from partner_center_assets.defs.partner_center.console import CONSOLE_RUN_CONFIG
     from partner_center_assets.defs.partner_center.schedules import DAILY_JOB_NAME
 
@@ -51,13 +57,31 @@ def run_daily_job(
     }
     selection = [dg.AssetKey(key) for key in only] if only else None
     with _instance() as instance:
-        return job.execute_in_process(
-            run_config=run_config,
-            instance=instance,
-            raise_on_error=False,
-            asset_selection=selection,
-            tags=tags,
-        )
+        try:
+            return job.execute_in_process(
+                run_config=run_config,
+                instance=instance,
+                raise_on_error=False,
+                asset_selection=selection,
+                tags=tags,
+            )
+        except dg.DagsterInvalidConfigError as exc:
+            raise SyncConfigurationError(_configuration_problem(exc)) from exc
+
+
+class SyncConfigurationError(Exception):
+    """A setting with which the daily job cannot load or start; the message names the variable."""
+
+
+def _configuration_problem(error: dg.DagsterInvalidConfigError) -> str:
+    """The contract's own message for the setting (as ``doctor`` words it), else Dagster's first line."""
+    try:
+        Settings.from_env()
+    except ValueError as exc:
+        return str(exc)
+    lines = [line.strip() for e in error.errors for line in e.message.splitlines() if line.strip()]
+    named = [line for line in lines if "env variable" in line]
+    return (named or lines or [str(error)])[0]
 
 
 @contextmanager

@@ -6,6 +6,7 @@ import click
 
 from partner_center_assets.cli.report import print_summary
 from partner_center_assets.cli.runtime import (
+    SyncConfigurationError,
     dry_run_sync,
     ensure_dagster_home,
     failure_messages,
@@ -31,12 +32,16 @@ def sync(full_refresh: bool, dry_run: bool) -> None:
     """Run partner_center_daily_sync now (the same job the daily schedule runs)."""
     home = ensure_dagster_home()
     click.echo(f"Dagster home: {home}")
-    if dry_run:
-        result, outcome = dry_run_sync(full_refresh=full_refresh)
-        metadata = outcome_summary(outcome) if outcome else {}
-    else:
-        result = run_daily_job(full_refresh=full_refresh)
-        metadata = sync_metadata(result)
+    try:
+        if dry_run:
+            result, outcome = dry_run_sync(full_refresh=full_refresh)
+            metadata = outcome_summary(outcome) if outcome else {}
+        else:
+            result = run_daily_job(full_refresh=full_refresh)
+            metadata = sync_metadata(result)
+    except SyncConfigurationError as exc:
+        click.echo(f"FAILED configuration: {exc}", err=True)
+        raise SystemExit(1) from None
     if metadata:
         print_summary(metadata, dry_run=dry_run)
     if not result.success:
