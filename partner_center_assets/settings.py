@@ -24,6 +24,7 @@ DEFAULT_API_VERSION = "v1.0"
 DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
 DEFAULT_DIRECTION = "Incoming"
 DEFAULT_STATUS = "Active"
+MAX_TOP = 2**31 - 1
 DIRECTIONS = ("Incoming", "Outgoing")
 STATUSES = ("None", "New", "Active", "Closed")
 """The values the API documents; ``$filter`` compares them as written, so they are sent in this case."""
@@ -166,6 +167,14 @@ class Settings:
             if value < minimum:
                 what = "a positive whole number" if minimum else "0 or a positive whole number"
                 raise ValueError(f"{PREFIX}{name} must be {what}, got {value}")
+        if self.top > MAX_TOP:
+            raise ValueError(
+                f"{PREFIX}REFERRAL_DEFAULT_TOP must be at most {MAX_TOP} ($top is a 32-bit integer)"
+            )
+        if self.token_cache_path and Path(self.token_cache_path).expanduser().is_dir():
+            raise ValueError(
+                f"{PREFIX}TOKEN_CACHE must name a file, not the directory {self.token_cache_path!r}"
+            )
         cache_keys(self.token_cache_key)
         if not self.statuses:
             raise ValueError(f"{PREFIX}REFERRAL_DEFAULT_STATUS must name at least one referral status")

@@ -48,6 +48,8 @@ def test_an_undocumented_status_is_kept_and_named() -> None:
         ("LOOKBACK_MINUTES", "-5"),
         ("RETRY_BUDGET_SECONDS", "-1"),
         ("REFERRAL_DEFAULT_TOP", "abc"),
+        ("REFERRAL_DEFAULT_TOP", "2147483648"),
+        ("TOKEN_CACHE", "/"),
         ("BASE_URL", "not a url"),
         ("BASE_URL", "ftp://api.partner.microsoft.com"),
         ("BASE_URL", "http://api.partner.microsoft.com"),
