@@ -351,3 +351,29 @@ def test_a_wrapped_error_is_reported_by_its_first_cause_on_one_line() -> None:
     )
 
     assert root_cause(wrapper) == "OperationalError: terminating connection server closed the connection"
+
+
+def test_an_error_raised_while_handling_another_names_both() -> None:
+    terminated = SimpleNamespace(
+        cls_name="AdminShutdown",
+        message="psycopg.errors.AdminShutdown: terminating connection due to administrator command\n",
+        cause=None,
+        context=None,
+    )
+    lost = SimpleNamespace(
+        cls_name="OperationalError",
+        message="sqlalchemy.exc.OperationalError: the connection is lost\n",
+        cause=None,
+        context=terminated,
+    )
+    wrapper = SimpleNamespace(
+        cls_name="DagsterExecutionStepExecutionError",
+        message='Error occurred while executing op "hunter_tables":',
+        cause=lost,
+        context=None,
+    )
+
+    assert root_cause(wrapper) == (
+        "OperationalError: the connection is lost "
+        "(while handling AdminShutdown: terminating connection due to administrator command)"
+    )

@@ -59,6 +59,7 @@ def test_a_connection_terminated_mid_merge_fails_the_run_and_commits_nothing(sui
     result = database_faults(suite)
     assert result.failures == [], _explain(result)
     assert result.figures.database_faults_clean == result.figures.database_faults > 0
+    assert not [note for note in result.notes if "closing FAILED line says only" in note]
 
 
 def test_two_syncs_started_at_once_wait_or_fail_clearly_and_leave_the_clean_state(suite: Suite) -> None:

@@ -15,17 +15,33 @@ CHECK_FAILED_ERROR = "DagsterAssetCheckFailedError"
 
 
 class ErrorInfo(Protocol):
-    """What a step failure carries (Dagster's serializable error: class, message and its cause)."""
+    """What a step failure carries (Dagster's serializable error: class, message, its explicit cause
+    and the error being handled when it was raised)."""
 
     cls_name: str | None
     message: str
     cause: ErrorInfo | None
+    context: ErrorInfo | None
 
 
 def root_cause(error: ErrorInfo) -> str:
-    """The error that started it, on one line, its class named without its module."""
+    """The error that started it, on one line, its class named without its module.
+
+    When that error was raised while another was being handled (a driver's "connection is lost"
+    after the server terminated it), the other one is named too.
+    """
     while error.cause is not None:
         error = error.cause
+    line = _one_line(error)
+    handled = getattr(error, "context", None)
+    if handled is not None:
+        while handled.cause is not None:
+            handled = handled.cause
+        line += f" (while handling {_one_line(handled)})"
+    return line
+
+
+def _one_line(error: ErrorInfo) -> str:
     message = " ".join(line.strip() for line in error.message.strip().splitlines() if line.strip())
     qualified, _, text = message.partition(": ")
     if error.cls_name and text and qualified.rsplit(".", 1)[-1] == error.cls_name:
