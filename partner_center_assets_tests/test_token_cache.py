@@ -98,6 +98,20 @@ def test_a_cache_written_with_another_key_is_set_aside_and_replaced_by_the_next_
     assert refresh_token_secrets(Fernet(KEY).decrypt(cache_path(settings).read_bytes()))
 
 
+def test_an_app_only_sign_in_leaves_a_cache_it_could_not_read_for_the_right_key(
+    emulator: Emulator, password_settings: Callable[..., Settings], emulator_settings
+) -> None:
+    signed_in(password_settings(emulator, token_cache_key=KEY))
+    path = cache_path(password_settings(emulator))
+    written = path.read_bytes()
+
+    app_only = signed_in(emulator_settings(emulator, client_secret=emulator.client_secret))
+
+    assert app_only.method == AuthMethod.CLIENT_CREDENTIALS
+    assert path.read_bytes() == written
+    assert signed_in(emulator_settings(emulator, token_cache_key=KEY)).method == AuthMethod.TOKEN_CACHE
+
+
 def test_an_unreadable_cache_with_nothing_else_configured_says_why(
     emulator: Emulator, password_settings: Callable[..., Settings], emulator_settings
 ) -> None:

@@ -95,8 +95,20 @@ class TokenCacheFile:
         return msal.SerializableTokenCache()
 
     def save(self, cache: msal.SerializableTokenCache, *, force: bool = False) -> None:
-        """Write the cache if it changed: a temp file created with mode 0600, then ``os.replace``."""
+        """Write the cache if it changed: a temp file created with mode 0600, then ``os.replace``.
+
+        A file that was set aside is replaced only by a user sign-in (a refresh token) or by
+        ``force`` (``partner-center login``): an app-only token would otherwise overwrite a sign-in
+        that the right ``TOKEN_CACHE_KEY`` can still read.
+        """
         if self.path is None or not (force or self._rewrite or cache.has_state_changed):
+            return
+        if (
+            self.problem is not None
+            and not force
+            and not cache.find(msal.TokenCache.CredentialType.REFRESH_TOKEN)
+        ):
+            self._logger.info("Token cache %s left as it is: this sign-in has no refresh token", self.path)
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         body = cache.serialize().encode("utf-8")
