@@ -215,6 +215,20 @@ def test_db_commands_report_an_unreachable_database_in_one_line_without_its_pass
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("command", [("db", "current"), ("db", "upgrade"), ("doctor",)])
+def test_a_database_url_that_does_not_parse_is_named_in_one_line_without_echoing_it(
+    command: tuple[str, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HUNTER_DATABASE_URL", "postgresql+psycopg://hunter:db-secret-pw@127.0.0.1:notaport/x")
+
+    result = run(*command)
+
+    assert result.exit_code == 1
+    assert "HUNTER_DATABASE_URL is not a database URL" in result.output
+    assert "db-secret-pw" not in result.output
+    assert "Traceback" not in result.output and not isinstance(result.exception, ValueError)
+
+
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [

@@ -22,7 +22,10 @@ def db() -> None:
 @contextmanager
 def _database(url: str) -> Iterator[Engine]:
     """The engine for ``url``; a database error ends the command with its first line, not a traceback."""
-    engine = create_hunter_engine(url)
+    try:
+        engine = create_hunter_engine(url)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
     try:
         yield engine
     except sa.exc.SQLAlchemyError as exc:

@@ -21,7 +21,7 @@ from partner_center_assets.client import (
     build_referral_query,
 )
 from partner_center_assets.client.auth import REFRESH_TOKEN_IDLE_LIMIT_DAYS
-from partner_center_assets.hunter_db.engine import create_hunter_engine
+from partner_center_assets.hunter_db.engine import create_hunter_engine, parse_database_url
 from partner_center_assets.ingest.skip_review import SkipLimits
 from partner_center_assets.settings import Settings
 
@@ -98,9 +98,9 @@ def check_api(settings: Settings, client: PartnerCenterClient | None, token_ok: 
 
 def check_database(settings: Settings) -> CheckResult:
     try:
-        url = sa.make_url(settings.database_url)
-    except sa.exc.ArgumentError as exc:
-        return CheckResult("database", False, f"HUNTER_DATABASE_URL is not a SQLAlchemy URL ({exc})")
+        url = parse_database_url(settings.database_url)
+    except ValueError as exc:
+        return CheckResult("database", False, str(exc))
     shown = url.render_as_string(hide_password=True)
     is_duckdb_file = url.get_backend_name() == "duckdb" and url.database not in (None, "", ":memory:")
     if is_duckdb_file and not Path(str(url.database)).exists():
