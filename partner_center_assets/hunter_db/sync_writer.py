@@ -491,17 +491,7 @@ def _link_referrals(conn: Connection, outcome: SyncOutcome, now: datetime) -> No
         {"domain": "text", "name": "text", "country": "text", "first_referral": "text"},
     )
     company_ids = _upsert_companies(conn, outcome, now)
-    existing_leads = dict(
-        conn.execute(
-            sa.text(
-                "SELECT domain_lc, id FROM ("
-                " SELECT lower(l.domain) AS domain_lc, l.id,"
-                " row_number() OVER (PARTITION BY lower(l.domain) ORDER BY l.created_at, l.id) AS rn"
-                " FROM leads l JOIN pc_domains d ON lower(l.domain) = d.domain"
-                ") ranked WHERE rn = 1"
-            )
-        ).all()
-    )
+    existing_leads = _first_by_lowercase_domain(conn, "leads", "x.created_at, x.id")
     own_leads = _own_leads(conn)
     creators = _lead_creators(candidates, existing_leads, own_leads)
     created: dict[str, int] = {}
@@ -610,7 +600,9 @@ def _upsert_companies(conn: Connection, outcome: SyncOutcome, now: datetime) -> 
     An existing company matches its domain in any case (other writers may store ``Contoso.com``);
     when several do, the one spelled in lowercase, else the oldest, gets the referral's values.
     """
-    existing = _existing_companies(conn)
+    existing = _first_by_lowercase_domain(
+        conn, "companies", "CASE WHEN x.domain = lower(x.domain) THEN 0 ELSE 1 END, x.created_at, x.id"
+    )
     stage_frame(
         conn,
         "pc_company_ids",
@@ -657,16 +649,16 @@ def _upsert_companies(conn: Connection, outcome: SyncOutcome, now: datetime) -> 
     return {**dict(inserted), **existing}
 
 
-def _existing_companies(conn: Connection) -> dict[str, int]:
-    """Lowercase domain of ``pc_domains`` → id of its company already stored, compared lowercase."""
+def _first_by_lowercase_domain(conn: Connection, table: str, order: str) -> dict[str, int]:
+    """Domain of ``pc_domains`` → id of the first row ``x`` of ``table`` by ``order`` whose domain
+    is the same in lowercase (other writers may store ``Contoso.com``)."""
     return dict(
         conn.execute(
             sa.text(
                 "SELECT domain_lc, id FROM ("
-                " SELECT lower(c.domain) AS domain_lc, c.id,"
-                " row_number() OVER (PARTITION BY lower(c.domain)"
-                " ORDER BY CASE WHEN c.domain = lower(c.domain) THEN 0 ELSE 1 END, c.created_at, c.id) AS rn"
-                " FROM companies c JOIN pc_domains d ON lower(c.domain) = d.domain"
+                " SELECT lower(x.domain) AS domain_lc, x.id,"
+                f" row_number() OVER (PARTITION BY lower(x.domain) ORDER BY {order}) AS rn"
+                f" FROM {table} x JOIN pc_domains d ON lower(x.domain) = d.domain"
                 ") ranked WHERE rn = 1"
             )
         ).all()

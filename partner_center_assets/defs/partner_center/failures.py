@@ -30,15 +30,18 @@ def root_cause(error: ErrorInfo) -> str:
     When that error was raised while another was being handled (a driver's "connection is lost"
     after the server terminated it), the other one is named too.
     """
-    while error.cause is not None:
-        error = error.cause
+    error = _first_cause(error)
     line = _one_line(error)
     handled = getattr(error, "context", None)
     if handled is not None:
-        while handled.cause is not None:
-            handled = handled.cause
-        line += f" (while handling {_one_line(handled)})"
+        line += f" (while handling {_one_line(_first_cause(handled))})"
     return line
+
+
+def _first_cause(error: ErrorInfo) -> ErrorInfo:
+    while error.cause is not None:
+        error = error.cause
+    return error
 
 
 def _one_line(error: ErrorInfo) -> str:
