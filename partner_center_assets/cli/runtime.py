@@ -15,6 +15,7 @@ import dagster as dg
 from partner_center_assets.defs.partner_center.failures import failure_lines
 from partner_center_assets.hunter_db.engine import create_hunter_engine
 from partner_center_assets.hunter_db.sync_writer import SyncOutcome
+from partner_center_assets.instance_storage import dagster_yaml, written_for_another_home
 from partner_center_assets.settings import Settings, home_dir
 from partner_center_assets.sync_files import SyncFiles
 from partner_center_assets.sync_step import write_resolved_referrals
@@ -22,14 +23,24 @@ from partner_center_assets.sync_step import write_resolved_referrals
 UPSTREAM_ASSETS = ("raw_referral_pages", "normalized_referrals", "resolved_referrals")
 
 
+EARLIER_DAGSTER_YAML = "telemetry:\n  enabled: false\n"
+"""What ``partner-center`` used to write into a new Dagster home; it is replaced by :func:`dagster_yaml`."""
+
+
 def ensure_dagster_home() -> Path:
-    """Use ``$DAGSTER_HOME``, or ``./.hunter``, so runs persist and ``dagster dev`` shows them."""
+    """Use ``$DAGSTER_HOME``, or ``./.hunter``, so runs persist and ``dagster dev`` shows them.
+
+    A new home gets the embedded instance's ``dagster.yaml``, and one written for the home's old
+    place follows it; a file someone else wrote is left alone.
+    """
     home = home_dir().resolve()
     home.mkdir(parents=True, exist_ok=True)
     os.environ["DAGSTER_HOME"] = str(home)
     config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+    wanted = dagster_yaml(home)
+    current = config.read_text(encoding="utf-8") if config.exists() else None
+    if current != wanted and (current in (None, EARLIER_DAGSTER_YAML) or written_for_another_home(current)):
+        config.write_text(wanted, encoding="utf-8")
     return home
 
 
