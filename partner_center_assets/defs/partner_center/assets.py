@@ -11,6 +11,7 @@ import pyarrow as pa
 
 from partner_center_assets.client import PartnerCenterClient, StreamStats, TokenProvider, build_referral_query
 from partner_center_assets.client.auth import REFRESH_TOKEN_IDLE_LIMIT_DAYS
+from partner_center_assets.client.read_ahead import read_ahead
 from partner_center_assets.defs.partner_center import previews
 from partner_center_assets.defs.partner_center.events import FETCHED, SUMMARY, log_event, log_referral_events
 from partner_center_assets.defs.partner_center.resources import HunterDatabase, PartnerCenter, SyncStorage
@@ -151,8 +152,11 @@ def raw_referral_pages(
             for stream, query in streams:
                 stats = StreamStats()
                 stream_records = 0
-                for page in client.iter_referral_pages(
-                    stream, query, cutoff=cutoff, max_pages=settings.max_pages, stats=stats
+                for page in read_ahead(
+                    client.iter_referral_pages(
+                        stream, query, cutoff=cutoff, max_pages=settings.max_pages, stats=stats
+                    ),
+                    name=f"partner-center-{stream}-pages",
                 ):
                     out.write(files.page_line(stream, page.page_number, page.records, page.content))
                     stream_records += len(page.records)
