@@ -1,6 +1,6 @@
 """The storage of the embedded Dagster instance: Dagster's SQLite files, the event logs kept open.
 
-Dagster's SQLite event log opens a new engine and connection for every event it stores, about 3 ms
+Dagster's SQLite event log opens a new engine and connection for every event it stores, about 2.5 ms
 each, and a sync of 100,000 referrals stores over 2,000 events. This storage keeps one engine per
 event-log file, a few at a time, which brings an event down to about half a millisecond. The files,
 their journal mode and their durability are Dagster's own, so ``dagster dev`` and any plain Dagster
