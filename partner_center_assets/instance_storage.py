@@ -47,8 +47,15 @@ def dagster_yaml(home: Path) -> str:
     return _DAGSTER_YAML.format(base_dir=json.dumps(str(home)))
 
 
-def written_for_another_home(text: str) -> bool:
-    """Whether ``text`` is :func:`dagster_yaml` of some home (one since moved, say)."""
+EARLIER_DAGSTER_YAML = "telemetry:\n  enabled: false\n"
+"""What ``partner-center`` wrote into a new Dagster home before :func:`dagster_yaml`."""
+
+
+def written_by_partner_center(text: str) -> bool:
+    """Whether ``text`` is a ``dagster.yaml`` this package wrote: the earlier one, or
+    :func:`dagster_yaml` of any home (one since moved, say). Only such a file may be rewritten."""
+    if text == EARLIER_DAGSTER_YAML:
+        return True
     head, tail = _DAGSTER_YAML.split("{base_dir}")
     return text.startswith(head) and text.endswith(tail) and "\n" not in text[len(head) : -len(tail)]
 

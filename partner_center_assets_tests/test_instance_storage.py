@@ -10,8 +10,9 @@ import pytest
 from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 
-from partner_center_assets.cli.runtime import EARLIER_DAGSTER_YAML, ensure_dagster_home
+from partner_center_assets.cli.runtime import ensure_dagster_home
 from partner_center_assets.instance_storage import (
+    EARLIER_DAGSTER_YAML,
     OPEN_SHARDS,
     PooledSqliteEventLogStorage,
     dagster_yaml,

@@ -15,16 +15,12 @@ import dagster as dg
 from partner_center_assets.defs.partner_center.failures import failure_lines
 from partner_center_assets.hunter_db.engine import create_hunter_engine
 from partner_center_assets.hunter_db.sync_writer import SyncOutcome
-from partner_center_assets.instance_storage import dagster_yaml, written_for_another_home
+from partner_center_assets.instance_storage import dagster_yaml, written_by_partner_center
 from partner_center_assets.settings import Settings, home_dir
 from partner_center_assets.sync_files import SyncFiles
 from partner_center_assets.sync_step import write_resolved_referrals
 
 UPSTREAM_ASSETS = ("raw_referral_pages", "normalized_referrals", "resolved_referrals")
-
-
-EARLIER_DAGSTER_YAML = "telemetry:\n  enabled: false\n"
-"""What ``partner-center`` used to write into a new Dagster home; it is replaced by :func:`dagster_yaml`."""
 
 
 def ensure_dagster_home() -> Path:
@@ -39,7 +35,7 @@ def ensure_dagster_home() -> Path:
     config = home / "dagster.yaml"
     wanted = dagster_yaml(home)
     current = config.read_text(encoding="utf-8") if config.exists() else None
-    if current != wanted and (current in (None, EARLIER_DAGSTER_YAML) or written_for_another_home(current)):
+    if current != wanted and (current is None or written_by_partner_center(current)):
         config.write_text(wanted, encoding="utf-8")
     return home
 

@@ -38,8 +38,6 @@ def read_ahead(items: Iterable[T], *, name: str = "read-ahead") -> Iterator[T]:
         iterator = iter(items)
         try:
             for item in iterator:
-                if stop.is_set():
-                    break
                 handoff.put(item)
                 if stop.is_set():
                     break
