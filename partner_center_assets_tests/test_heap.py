@@ -50,3 +50,14 @@ def test_the_objects_are_collectable_again_after_a_failed_step() -> None:
     except RuntimeError:
         pass
     assert gc.get_freeze_count() == 0
+
+
+def test_the_command_line_leaves_its_heap_out_of_the_collections_at_exit() -> None:
+    """An exit handler registered before the CLI is imported runs after the CLI's own."""
+    probe = (
+        "import atexit, gc; "
+        "atexit.register(lambda: print('frozen at exit:', gc.get_freeze_count() > 0)); "
+        "import partner_center_assets.cli"
+    )
+    finished = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert finished.stdout.strip() == "frozen at exit: True"

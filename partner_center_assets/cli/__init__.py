@@ -10,6 +10,7 @@ from partner_center_assets.cli.doctor import doctor
 from partner_center_assets.cli.emulator import emulator
 from partner_center_assets.cli.login import login, new_cache_key_command
 from partner_center_assets.cli.sync import sync
+from partner_center_assets.heap import skip_collection_at_exit
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -19,3 +20,5 @@ def main() -> None:
 
 for command in (demo, sync, login, new_cache_key_command, doctor, emulator, db):
     main.add_command(command)
+
+skip_collection_at_exit()
