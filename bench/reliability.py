@@ -325,6 +325,25 @@ def kill_after_step_start(step: str, delay: float) -> Callable[[str, Child], Non
     return watch
 
 
+DBT_RESULT = re.compile(r"^\d+ of \d+ (?:OK|PASS|WARN|ERROR|FAIL)\b")
+"""A line dbt prints when one of its models, snapshots or tests has finished."""
+DBT_KILL_RESULTS = 40
+"""The dbt kill comes after 1 to this many of dbt_hunter's 53 results, well before its last."""
+
+
+def kill_on_dbt_result(nth: int) -> Callable[[str, Child], None]:
+    """Kill once dbt has finished ``nth`` nodes: inside the dbt step however fast the machine is."""
+    seen = [0]
+
+    def watch(line: str, child: Child) -> None:
+        if DBT_RESULT.match(line.strip()):
+            seen[0] += 1
+            if seen[0] >= nth:
+                child.kill()
+
+    return watch
+
+
 def kill_after(delay: float) -> Callable[[str, Child], None]:
     started = [False]
 
@@ -641,12 +660,14 @@ def crash_sync(suite: Suite, db: Database, home: Path, phase: str, scenario: str
     if phase == "fetch":
         page = rng.randint(1, pages)
         watch, where = kill_on_event(FETCHED_EVENT, page), f"fetching (after page {page})"
-    elif phase in ("normalize", "resolve", "write", "dbt"):
+    elif phase == "dbt":
+        nth = rng.randint(1, DBT_KILL_RESULTS)
+        watch, where = kill_on_dbt_result(nth), f"in dbt (after {nth} of its results)"
+    elif phase in ("normalize", "resolve", "write"):
         step, longest = {
             "normalize": ("normalized_referrals", 0.3),
             "resolve": ("resolved_referrals", 0.3),
             "write": ("hunter_tables", 1.5),
-            "dbt": ("dbt_hunter_assets", 8.0),
         }[phase]
         delay = rng.uniform(0.0, longest)
         watch, where = kill_after_step_start(step, delay), f"in step {step}"
