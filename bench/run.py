@@ -641,9 +641,10 @@ def render(results: dict[str, Any]) -> str:
             f"  {'partner-center sync':<26}{_f(ours.get('seconds')):>9}{_f(ours.get('fetched')):>11}"
             f"{_f(ours.get('referrals_per_second'), 0):>9}{_f(ours.get('peak_rss_mb'), 0):>9}"
         )
-        if ours.get("referrals_per_second"):
+        ratio = pair_figures(ours, dlt).get("ratio")
+        if ratio:
             lines.append(
-                f"  ratio ours / dlt: {ours['referrals_per_second'] / dlt_rate:.2f}x "
+                f"  ratio ours / dlt: {ratio:.2f}x "
                 f"(dlt made {len(dlt.get('tables', []))} tables: {', '.join(dlt.get('tables', []))})"
             )
         lines += _pair_lines(main.get("pairs", []))
