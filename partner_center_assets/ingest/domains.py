@@ -66,7 +66,7 @@ MAX_VALUE_LENGTH = 2048
 MAX_HOST_LENGTH = 253
 CACHE_SIZE = 1 << 16
 MAX_CACHED_LENGTH = 320
-"""Only values up to this length are cached, so hostile input cannot fill memory through the cache."""
+"""Only hosts up to this length are cached, so hostile input cannot fill memory through the cache."""
 
 _INVALID = {"email": INVALID_EMAIL, "url": INVALID_URL}
 _LIST_DETAILS = frozenset({CONSUMER_DOMAIN, DISPOSABLE_DOMAIN})
@@ -158,8 +158,7 @@ class DomainResolver:
             raise ValueError(f"kind must be 'email' or 'url', got {kind!r}")
         if not isinstance(value, str) or len(value) > MAX_VALUE_LENGTH:
             return None, _INVALID[kind]
-        explain = _explain_value if len(value) <= MAX_CACHED_LENGTH else _explain_value.__wrapped__
-        domain, detail = explain(value, kind)
+        domain, detail = _explain_value(value, kind)
         lifted = detail in _LIST_DETAILS and domain in self.allowed_domains
         if domain is None or (detail != RESOLVED and not lifted):
             return None, detail
@@ -174,7 +173,7 @@ def registrable_domain(host: str) -> str | None:
     """The ICANN registrable domain of a host (IDNA-encoded), with no list applied."""
     if not isinstance(host, str) or len(host) > MAX_VALUE_LENGTH:
         return None
-    return _registrable.__wrapped__(_lowercase(host.strip()))[0]
+    return _registrable(_lowercase(host.strip()))[0]
 
 
 def email_host(value: str) -> str | None:
@@ -204,14 +203,19 @@ def url_host(value: str) -> str | None:
     return host or None
 
 
-@lru_cache(maxsize=CACHE_SIZE)
 def _explain_value(value: str, kind: Kind) -> tuple[str | None, str]:
     """(registrable domain, detail): the domain is kept when a list rejects it, for the overrides."""
     host = email_host(value) if kind == "email" else url_host(value)
     if host is None:
         return None, _INVALID[kind]
-    registrable = _registrable if len(host) <= MAX_CACHED_LENGTH else _registrable.__wrapped__
-    domain, detail, ascii_host = registrable(host)
+    return (_host_verdict if len(host) <= MAX_CACHED_LENGTH else _host_verdict.__wrapped__)(host)
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _host_verdict(host: str) -> tuple[str | None, str]:
+    """:func:`_explain_value` for a host: cached by host, since most emails (one per contact) are
+    seen once while their hosts repeat."""
+    domain, detail, ascii_host = _registrable(host)
     if domain is None:
         return None, detail
     return _rejection(ascii_host, domain)
@@ -233,7 +237,6 @@ def to_ascii_host(host: str) -> str:
     return idna.encode(host, uts46=True, transitional=False).decode("ascii")
 
 
-@lru_cache(maxsize=CACHE_SIZE)
 def _registrable(host: str) -> tuple[str | None, str, str]:
     """(registrable domain or None, detail, IDNA-encoded host) for a lowercased host."""
     host = host.removesuffix(".")
@@ -297,7 +300,7 @@ def _configured_domain(value: object) -> str | None:
     host = url_host(value)
     if host is None:
         return None
-    return _registrable.__wrapped__(host)[0] or host.removesuffix(".")
+    return _registrable(host)[0] or host.removesuffix(".")
 
 
 def _prepared(value: object, *, spaces_inside: bool = False) -> str | None:
