@@ -1,0 +1,48 @@
+"""Staging a frame into a temporary table, on DuckDB and real PostgreSQL."""
+
+from __future__ import annotations
+
+import pandas as pd
+import sqlalchemy as sa
+
+from partner_center_assets.hunter_db.engine import create_hunter_engine
+from partner_center_assets.hunter_db.staging import stage_frame
+
+AWKWARD_TEXTS = ["plain", "", None, 'say "hi", then leave', "two\nlines\r\n", "back\\slash", "Ωμέγα ✓", r"\N"]
+
+
+def _staged(database_url: str, frame: pd.DataFrame, types: dict[str, str]) -> list[tuple]:
+    engine = create_hunter_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            stage_frame(conn, "pc_test_stage", frame, types)
+            return [tuple(r) for r in conn.execute(sa.text("SELECT * FROM pc_test_stage ORDER BY n")).all()]
+    finally:
+        engine.dispose()
+
+
+def test_a_staged_frame_reads_back_value_for_value(database_url: str) -> None:
+    lead_ids = [7, None, 2**62, 0, -1, None, 3, 4]
+    frame = pd.DataFrame(
+        {
+            "n": range(len(AWKWARD_TEXTS)),
+            "text": pd.Series(AWKWARD_TEXTS, dtype="string"),
+            "lead_id": pd.Series(lead_ids, dtype="Int64"),
+        }
+    )
+
+    rows = _staged(database_url, frame, {"n": "int", "text": "text", "lead_id": "int"})
+
+    assert rows == list(zip(range(len(AWKWARD_TEXTS)), AWKWARD_TEXTS, lead_ids, strict=True))
+
+
+def test_whole_numbers_in_a_float_column_stage_as_integers(database_url: str) -> None:
+    frame = pd.DataFrame({"n": [0, 1], "lead_id": [12.0, None]})
+
+    assert _staged(database_url, frame, {"n": "int", "lead_id": "int"}) == [(0, 12), (1, None)]
+
+
+def test_an_empty_frame_stages_an_empty_table(database_url: str) -> None:
+    frame = pd.DataFrame({"n": pd.Series([], dtype="int64"), "text": pd.Series([], dtype="string")})
+
+    assert _staged(database_url, frame, {"n": "int", "text": "text"}) == []
