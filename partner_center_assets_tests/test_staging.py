@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pyarrow as pa
 import sqlalchemy as sa
 
 from partner_center_assets.hunter_db.engine import create_hunter_engine
@@ -40,6 +41,13 @@ def test_whole_numbers_in_a_float_column_stage_as_integers(database_url: str) ->
     frame = pd.DataFrame({"n": [0, 1], "lead_id": [12.0, None]})
 
     assert _staged(database_url, frame, {"n": "int", "lead_id": "int"}) == [(0, 12), (1, None)]
+
+
+def test_a_frame_read_from_several_arrow_chunks_stages_whole(database_url: str) -> None:
+    chunks = [pa.record_batch({"n": [0, 1], "text": ["a", None]}), pa.record_batch({"n": [2], "text": ["c"]})]
+    frame = pa.Table.from_batches(chunks).to_pandas()
+
+    assert _staged(database_url, frame, {"n": "int", "text": "text"}) == [(0, "a"), (1, None), (2, "c")]
 
 
 def test_an_empty_frame_stages_an_empty_table(database_url: str) -> None:

@@ -52,9 +52,11 @@ def _frame_as_csv(frame: pd.DataFrame, types: Mapping[str, str]) -> bytes:
     than the database's work on the rows. Missing values (None, NA, NaN, NaT) become empty fields,
     i.e. NULL; an empty string stays ``""``.
     """
-    arrays = [pa.array(frame[c], from_pandas=True).cast(_ARROW_TYPES[t]) for c, t in types.items()]
+    table = pa.table(
+        {c: pa.array(frame[c], from_pandas=True).cast(_ARROW_TYPES[t]) for c, t in types.items()}
+    )
     buffer = io.BytesIO()
-    pacsv.write_csv(pa.RecordBatch.from_arrays(arrays, names=list(types)), buffer, _CSV_OPTIONS)
+    pacsv.write_csv(table, buffer, _CSV_OPTIONS)
     return buffer.getvalue()
 
 

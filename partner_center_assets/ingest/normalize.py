@@ -139,17 +139,6 @@ def frame_of(rows: Iterable[Iterable[Any]], dtypes: Mapping[str, str]) -> pd.Dat
     )
 
 
-def python_value(value: object) -> object:
-    """A frame cell as plain Python: missing values (NA, NaT, NaN) become None, timestamps datetimes."""
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.to_pydatetime()
-    return value
-
-
 def _invalid_detail(record: Mapping[str, Any], created_at: object, updated_at: object) -> str | None:
     unparseable = record.get(UNPARSEABLE_KEY)
     if unparseable is not None:
