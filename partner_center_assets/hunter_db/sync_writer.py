@@ -242,8 +242,8 @@ QUERY_CHUNK_ROWS = 20_000
 def _query_frame(conn: Connection, sql: str, columns: list[str]) -> pd.DataFrame:
     """A query's rows as a frame, turned into columns a chunk of rows at a time.
 
-    A Python row per result row, all at once, was the write step's peak: 180 MB over its
-    baseline for the 300,000 rows of a 300,000 sync (measured). Rows go in as plain tuples, since
+    A Python row per result row, all at once, was the write step's peak: 180 MB above the staging
+    before it, for the 300,000 rows of a 300,000 sync (measured). Rows go in as plain tuples, since
     pandas probes each SQLAlchemy row for namedtuple fields.
     """
     chunks = [
