@@ -45,19 +45,23 @@ _ARROW_TYPES = {
 _CSV_OPTIONS = pacsv.WriteOptions(include_header=False)
 
 
-def _frame_as_csv(frame: pd.DataFrame, types: Mapping[str, str]) -> bytes:
-    """The frame's ``types`` columns as headerless CSV, as ``COPY … (FORMAT csv)`` reads it.
-
-    Written by Arrow, in C: turning each cell into a Python value for ``write_row`` took longer
-    than the database's work on the rows. Missing values (None, NA, NaN, NaT) become empty fields,
-    i.e. NULL; an empty string stays ``""``.
-    """
-    table = pa.table(
-        {c: pa.array(frame[c], from_pandas=True).cast(_ARROW_TYPES[t]) for c, t in types.items()}
-    )
+def _csv(data: pa.Table | pa.RecordBatch) -> bytes:
+    """``data`` as headerless CSV, written by Arrow in C, as ``COPY … (FORMAT csv)`` reads it: a null
+    is an empty field, an empty string ``""``."""
     buffer = io.BytesIO()
-    pacsv.write_csv(table, buffer, _CSV_OPTIONS)
+    pacsv.write_csv(data, buffer, _CSV_OPTIONS)
     return buffer.getvalue()
+
+
+def _frame_as_csv(frame: pd.DataFrame, types: Mapping[str, str]) -> bytes:
+    """The frame's ``types`` columns as :func:`_csv`; None, NA, NaN and NaT are nulls.
+
+    Turning each cell into a Python value for ``write_row`` took longer than the database's work on
+    the rows.
+    """
+    return _csv(
+        pa.table({c: pa.array(frame[c], from_pandas=True).cast(_ARROW_TYPES[t]) for c, t in types.items()})
+    )
 
 
 def stage_frame(conn: Connection, name: str, frame: pd.DataFrame, types: dict[str, str]) -> None:
@@ -151,7 +155,6 @@ def copy_parquet(
     file_columns = [c for c in columns if c not in constants]
     wanted = list(dict.fromkeys([*file_columns, *read]))
     column_list = ", ".join(f'"{c}"' for c in columns)
-    options = pacsv.WriteOptions(include_header=False)
     cursor = conn.connection.driver_connection.cursor()
     sent = 0
     with cursor.copy(f'COPY "{table}" ({column_list}) FROM STDIN (FORMAT csv)') as copy:
@@ -164,9 +167,7 @@ def copy_parquet(
                 pa.array([constants[c]] * batch.num_rows, pa.string()) if c in constants else batch.column(c)
                 for c in columns
             ]
-            buffer = io.BytesIO()
-            pacsv.write_csv(pa.RecordBatch.from_arrays(arrays, names=list(columns)), buffer, options)
-            copy.write(buffer.getvalue())
+            copy.write(_csv(pa.RecordBatch.from_arrays(arrays, names=list(columns))))
             sent += batch.num_rows
     return sent
 
