@@ -11,7 +11,12 @@ from hypothesis import strategies as st
 from partner_center_assets.ingest.domains import DomainResolver
 from partner_center_assets.ingest.mail_lists import CONSUMER_DOMAINS, DISPOSABLE_DOMAINS
 from partner_center_assets.ingest.normalize import normalize_referral
-from partner_center_assets.ingest.payload import canonical_json, payload_hash, strip_nul
+from partner_center_assets.ingest.payload import (
+    canonical_json,
+    canonical_json_with_hash,
+    payload_hash,
+    strip_nul,
+)
 from partner_center_assets.ingest.reasons import SKIP_REASONS
 from partner_center_assets.ingest.rules import SyncCounters, resolve_batch
 
@@ -253,6 +258,13 @@ def test_canonical_text_reads_back_as_the_same_text(value: Any) -> None:
     text = canonical_json(value)
     assert json.loads(text) == value
     assert canonical_json(json.loads(text)) == text
+
+
+@SETTINGS
+@given(st.one_of(json_values, junk, st.integers(min_value=2**64), st.text(alphabet=["a", "\ud800"])))
+def test_the_text_and_hash_written_together_are_the_text_and_its_hash(value: Any) -> None:
+    text = canonical_json(value)
+    assert canonical_json_with_hash(value) == (text, payload_hash(text))
 
 
 @SETTINGS

@@ -8,6 +8,8 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from partner_center_assets.ingest.normalize import (
     NORMALIZED_COLUMNS,
@@ -16,7 +18,7 @@ from partner_center_assets.ingest.normalize import (
     to_frame,
 )
 from partner_center_assets.ingest.payload import canonical_json, payload_hash, strip_nul
-from partner_center_assets.ingest.timestamps import EARLIEST, watermark_cutoff
+from partner_center_assets.ingest.timestamps import EARLIEST, parse_timestamp, watermark_cutoff
 from partner_center_assets.tolerant_json import placeholder
 
 
@@ -161,6 +163,56 @@ def test_timestamps_with_0_to_7_fractional_digits(text: str, expected: datetime)
     assert item.updated_at == expected
     assert item.created_at == expected
     assert item.updated_at.tzinfo == UTC
+
+
+def _two_digits(low: int, high: int) -> st.SearchStrategy[str]:
+    return st.integers(low, high).map("{:02d}".format)
+
+
+@given(
+    year=st.integers(0, 9999).map("{:04d}".format),
+    month=_two_digits(0, 13),
+    day=_two_digits(0, 32),
+    hour=_two_digits(0, 25),
+    minute=_two_digits(0, 60),
+    second=_two_digits(0, 61),
+    fraction=st.one_of(st.just(""), st.text("0123456789", min_size=1, max_size=12)),
+)
+def test_a_timestamp_of_the_apis_shape_is_its_fields_in_utc_or_none(
+    year: str, month: str, day: str, hour: str, minute: str, second: str, fraction: str
+) -> None:
+    text = f"{year}-{month}-{day}T{hour}:{minute}:{second}{'.' + fraction if fraction else ''}Z"
+    try:
+        expected: datetime | None = datetime(
+            int(year),
+            int(month),
+            int(day),
+            int(hour),
+            int(minute),
+            int(second),
+            int(fraction[:6].ljust(6, "0")),
+            UTC,
+        )
+    except ValueError:
+        expected = None
+    parsed = parse_timestamp(text)
+    assert parsed == expected
+    assert parsed is None or parsed.tzinfo is UTC
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("2020-10-30T24:00:00Z", id="hour-24"),
+        pytest.param("2020-10-30T21:03:60Z", id="second-60"),
+        pytest.param("2021-02-29T00:00:00Z", id="not-a-leap-year"),
+        pytest.param("2020-10-30T21:03:42.Z", id="point-without-digits"),
+        pytest.param("2020-W44-5T21:03:42Z", id="week-date"),
+        pytest.param("20201030T210342Z", id="basic-format"),
+    ],
+)
+def test_timestamps_that_are_not_valid_utc_times_are_unparseable(text: str) -> None:
+    assert parse_timestamp(text) is None
 
 
 @pytest.mark.parametrize(

@@ -87,6 +87,29 @@ def test_trimmed_payloads_are_reported_by_row_with_their_new_hash() -> None:
     assert trimmer.trimmed == 1
 
 
+def test_payloads_holding_integers_beyond_64_bits_or_deep_nesting_resolve_their_domain() -> None:
+    items = [
+        ("discovery", referral("r1", details={"dealValue": 10**30})),
+        ("discovery", referral("r2", deep=json.loads("[" * 300 + "]" * 300))),
+    ]
+
+    resolved = resolve_columns(columns_of(items), {}, RESOLVER, direction="Incoming")
+
+    assert [decision.domain for decision in resolved.decisions] == ["fabrikam.com", "fabrikam.com"]
+    assert [decision.skip_reason for decision in resolved.decisions] == [None, None]
+
+
+def test_a_trimmed_payload_keeps_an_integer_beyond_64_bits_exactly() -> None:
+    items = [("discovery", referral("r1", team=[{"email": "x@partner.example"}], big=10**30))]
+
+    resolved = resolve_columns(
+        columns_of(items), {}, RESOLVER, direction="Incoming", trimmer=PayloadTrimmer((("team",),))
+    )
+
+    text, _ = resolved.trimmed[0]
+    assert '"big":1000000000000000000000000000000' in text
+
+
 def test_no_rows_give_empty_decision_columns() -> None:
     resolved = resolve_columns(columns_of([]), {}, RESOLVER, direction="Incoming")
     assert resolved.decision_columns() == {name: [] for name in RESOLVED_EXTRA_COLUMNS}

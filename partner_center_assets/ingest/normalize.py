@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from partner_center_assets.ingest.payload import canonical_json, payload_hash, strip_nul
+from partner_center_assets.ingest.payload import canonical_json_with_hash, strip_nul
 from partner_center_assets.ingest.timestamps import parse_timestamp
 from partner_center_assets.tolerant_json import UNPARSEABLE_KEY
 
@@ -80,11 +80,10 @@ def normalize_referral(record: object, *, fetch_seq: int, stream: str) -> Normal
 
 def normalize_with_payload(record: object, *, fetch_seq: int, stream: str) -> tuple[NormalizedReferral, Any]:
     """Normalize ``record`` and also return it NUL-free, for domain resolution before it is dropped."""
-    raw_payload = canonical_json(record)
+    raw_payload, digest = canonical_json_with_hash(record)
     if "\\u0000" in raw_payload or not _utf8_safe(raw_payload):
         record = strip_nul(record)
-        raw_payload = canonical_json(record)
-    digest = payload_hash(raw_payload)
+        raw_payload, digest = canonical_json_with_hash(record)
     if not isinstance(record, Mapping):
         referral = NormalizedReferral(fetch_seq, stream, *([None] * 15), raw_payload, digest, "not an object")
         return referral, record

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
+import orjson
+
 from partner_center_assets import tolerant_json
 from partner_center_assets.ingest.domains import DomainResolver
 from partner_center_assets.ingest.reasons import SkipReason
@@ -76,13 +78,29 @@ def resolve_columns(
     With a ``trimmer``, each payload loses the configured fields once its domain is resolved.
     """
     resolved = ResolvedBatch()
+    if trimmer is not None and not trimmer.paths:
+        trimmer = None
+    parse = _payload_for_domains if trimmer is None else tolerant_json.loads
     rows = zip(*(columns[name] for name in RULE_COLUMNS), strict=True)
     for index, row in enumerate(map(RuleRow._make, rows)):
         resolution = None
         if row.invalid_detail is None:
-            payload = tolerant_json.loads(row.raw_payload)
+            payload = parse(row.raw_payload)
             resolution = resolver.resolve(payload)
-            if trimmer is not None and trimmer.paths and (trimmed := trimmer.trim_payload(payload)):
+            if trimmer is not None and (trimmed := trimmer.trim_payload(payload)):
                 resolved.trimmed[index] = trimmed
         resolved.decisions.append(decide(row, resolution, duplicates, direction))
     return resolved
+
+
+def _payload_for_domains(text: str) -> Any:
+    """A stored payload, parsed only to be read by domain resolution.
+
+    orjson reads an integer beyond 64 bits as a float, which :func:`tolerant_json.loads` scans every
+    text to avoid; resolution reads no number, so that scan is skipped here. A payload that is
+    going to be written again (trimmed) is parsed exactly instead.
+    """
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return tolerant_json.loads(text)

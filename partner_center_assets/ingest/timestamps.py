@@ -2,6 +2,11 @@
 
 The API writes UTC ISO-8601 with ``Z`` and anywhere from 0 to 7 fractional digits
 (``2018-10-30T21:03:42.4579542Z``); Python keeps microseconds, so the seventh digit is dropped.
+
+Text of exactly that shape goes to ``datetime.fromisoformat``, written in C and about fifteen times
+faster than the general parser below (every sync parses two timestamps per referral); everything
+else goes to the general parser, which accepts more (offsets, spaces, commas, lowercase) and is the
+rule. Both give the same datetime for what the fast path accepts.
 """
 
 from __future__ import annotations
@@ -9,6 +14,9 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta, timezone
 
+_API_SHAPE = re.compile(r"\d{4}-\d{2}-\d{2}T(?:[01]\d|2[0-3]):\d{2}:\d{2}(?:\.\d{1,6}(\d*))?Z", re.ASCII)
+"""The API's own form, hours 00 to 23 (Python versions differ on ``24:00``); group 1 holds the
+fractional digits past the sixth, which are dropped."""
 _ISO = re.compile(
     r"^\s*(\d{4})-(\d{2})-(\d{2})"
     r"(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?"
@@ -23,6 +31,12 @@ def parse_timestamp(value: object) -> datetime | None:
     """
     if not isinstance(value, str) or len(value) > 64:
         return None
+    shape = _API_SHAPE.fullmatch(value)
+    if shape is not None:
+        try:
+            return datetime.fromisoformat(value[: shape.start(1)] + "Z" if shape[1] else value)
+        except ValueError:
+            return None
     match = _ISO.match(value)
     if match is None:
         return None
