@@ -17,6 +17,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
@@ -166,12 +169,10 @@ WATERMARK_AHEAD_WARNING = timedelta(days=1)
 """How far past the clock a watermark is before the sync warns about it (``watermark_ahead``)."""
 
 
-def _newest_timestamp(frame: pd.DataFrame) -> datetime | None:
+def _newest_timestamp(updated_at: pa.ChunkedArray) -> datetime | None:
     """The newest ``updatedDateTime`` fetched (CONTRACT §1: the watermark candidates)."""
-    if frame.empty or "updated_at" not in frame:
-        return None
-    newest = pd.to_datetime(frame["updated_at"], utc=True).max()
-    return None if pd.isna(newest) else _as_utc(newest.to_pydatetime())
+    newest = pc.max(updated_at).as_py()
+    return None if newest is None else _as_utc(newest)
 
 
 def watermark_ahead(watermark: datetime | None, now: datetime) -> bool:
@@ -202,8 +203,9 @@ def write_sync(
     just before the commit.
     """
     now = now or datetime.now(UTC)
-    decided = pd.read_parquet(resolved, columns=["id", "skip_reason", "updated_at"])
-    outcome = SyncOutcome(fetched=len(decided))
+    decided = _decided(resolved)
+    outcome = SyncOutcome(fetched=decided.num_rows)
+    newest = _newest_timestamp(decided["updated_at"])
     conn = engine.connect()
     transaction = conn.begin()
     try:
@@ -211,10 +213,10 @@ def write_sync(
         prefer_fast_compression(conn)
         outcome.previous_watermark = stored_watermark(conn)
         _count_pre_skips(decided, outcome)
+        del decided
         stage_parquet(conn, "pc_stage", resolved, STAGED_TYPES, only_null="skip_reason")
         _merge_referrals(conn, outcome, now, resolved)
         _link_referrals(conn, outcome, now)
-        newest = _newest_timestamp(decided)
         candidates = [w for w in (outcome.previous_watermark, newest) if w is not None]
         outcome.watermark = max(candidates) if candidates else None
         _write_run_row(conn, run, outcome, now, status="success")
@@ -272,14 +274,21 @@ def prefer_fast_compression(conn: Connection) -> None:
         conn.exec_driver_sql("SET LOCAL default_toast_compression = 'lz4'")
 
 
-def _count_pre_skips(resolved: pd.DataFrame, outcome: SyncOutcome) -> None:
-    if resolved.empty:
-        outcome.skips = pd.DataFrame({"id": [], "reason": []})
-        return
-    pre = resolved[resolved["skip_reason"].notna()]
-    for reason, count in pre["skip_reason"].value_counts().items():
-        outcome.skipped[str(reason)] = outcome.skipped.get(str(reason), 0) + int(count)
-    outcome.skips = pre[["id", "skip_reason"]].rename(columns={"skip_reason": "reason"})
+def _decided(resolved: Path) -> pa.Table:
+    """Each fetched referral's id, skip reason so far and ``updated_at``, as Arrow columns.
+
+    Only the ids of referrals skipped already become Python values: a Python string per fetched id,
+    held through the whole write, grew its peak by about 30 MB per 100,000 referrals.
+    """
+    return pq.read_table(resolved, columns=["id", "skip_reason", "updated_at"], use_threads=False)
+
+
+def _count_pre_skips(decided: pa.Table, outcome: SyncOutcome) -> None:
+    pre = decided.filter(pc.is_valid(decided["skip_reason"])).select(["id", "skip_reason"])
+    for item in pc.value_counts(pre["skip_reason"]).to_pylist():
+        reason = str(item["values"])
+        outcome.skipped[reason] = outcome.skipped.get(reason, 0) + int(item["counts"])
+    outcome.skips = pre.rename_columns(["id", "reason"]).to_pandas()
 
 
 def _merge_referrals(conn: Connection, outcome: SyncOutcome, now: datetime, resolved: Path) -> None:
