@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 import pyarrow as pa
+import pytest
 import sqlalchemy as sa
 
+from partner_center_assets.hunter_db import staging
 from partner_center_assets.hunter_db.engine import create_hunter_engine
 from partner_center_assets.hunter_db.staging import stage_frame
 
@@ -54,3 +56,12 @@ def test_an_empty_frame_stages_an_empty_table(database_url: str) -> None:
     frame = pd.DataFrame({"n": pd.Series([], dtype="int64"), "text": pd.Series([], dtype="string")})
 
     assert _staged(database_url, frame, {"n": "int", "text": "text"}) == []
+
+
+def test_a_frame_longer_than_a_chunk_stages_whole(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(staging, "FRAME_CHUNK_ROWS", 3)
+    frame = pd.DataFrame({"n": range(10), "text": [f"row {n}" if n % 4 else None for n in range(10)]})
+
+    rows = _staged(database_url, frame, {"n": "int", "text": "text"})
+
+    assert rows == [(n, f"row {n}" if n % 4 else None) for n in range(10)]

@@ -43,6 +43,9 @@ _ARROW_TYPES = {
     "bool": pa.bool_(),
 }
 _CSV_OPTIONS = pacsv.WriteOptions(include_header=False)
+FRAME_CHUNK_ROWS = 25_000
+"""Rows of a frame turned into CSV at a time: the lead links of a 300,000 sync, staged whole, added
+55 MB to the write step's peak (measured)."""
 
 
 def _csv(data: pa.Table | pa.RecordBatch) -> bytes:
@@ -75,7 +78,8 @@ def stage_frame(conn: Connection, name: str, frame: pd.DataFrame, types: dict[st
         column_list = ", ".join(f'"{c}"' for c in columns)
         if len(frame):
             with cursor.copy(f'COPY "{name}" ({column_list}) FROM STDIN (FORMAT csv)') as copy:
-                copy.write(_frame_as_csv(frame, types))
+                for start in range(0, len(frame), FRAME_CHUNK_ROWS):
+                    copy.write(_frame_as_csv(frame.iloc[start : start + FRAME_CHUNK_ROWS], types))
         return
     if dialect == "duckdb":
         duck = conn.connection.driver_connection

@@ -485,7 +485,7 @@ def _link_referrals(conn: Connection, outcome: SyncOutcome, now: datetime) -> No
     """§4.5: companies, leads, links and scan requests for fetched referrals not linked yet."""
     candidates = _query_frame(
         conn,
-        "SELECT r.id, r.domain, r.customer_name, r.customer_country, r.created_at "
+        "SELECT r.id, lower(r.domain), r.customer_name, r.customer_country, r.created_at "
         "FROM partner_center_referrals r "
         "JOIN pc_stage t ON t.id = r.id "
         "LEFT JOIN partner_center_lead_links l ON l.referral_id = r.id "
@@ -497,7 +497,6 @@ def _link_referrals(conn: Connection, outcome: SyncOutcome, now: datetime) -> No
     if candidates.empty:
         outcome.links = pd.DataFrame({"referral_id": [], "lead_id": [], "link_type": []})
         return
-    candidates["domain"] = candidates["domain"].str.lower()
     first = candidates.groupby("domain", sort=False)[["customer_name", "customer_country", "id"]].first()
     domains = pd.DataFrame(
         {
