@@ -15,8 +15,8 @@ import re
 from datetime import UTC, datetime, timedelta, timezone
 
 _API_SHAPE = re.compile(r"\d{4}-\d{2}-\d{2}T(?:[01]\d|2[0-3]):\d{2}:\d{2}(?:\.\d{1,6}(\d*))?Z", re.ASCII)
-"""The API's own form, hours 00 to 23 (Python versions differ on ``24:00``); group 1 holds the
-fractional digits past the sixth, which are dropped."""
+"""The API's own form with hours 00 to 23 (``24:00`` is left to the general parser, which refuses
+it); group 1 holds the fractional digits past the sixth, which are dropped."""
 _ISO = re.compile(
     r"^\s*(\d{4})-(\d{2})-(\d{2})"
     r"(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?"
