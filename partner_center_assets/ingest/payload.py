@@ -86,21 +86,25 @@ def canonical_json(value: Any) -> str:
     What orjson refuses (integers beyond 64 bits, lone surrogates, nesting past 255 levels, other
     types) goes to an encoder that writes the same text for what both accept.
     """
-    try:
-        return orjson.dumps(value, option=_ORJSON_OPTIONS).decode()
-    except TypeError:
-        return _encode_iteratively(value)
+    encoded = _encoded(value)
+    return encoded if isinstance(encoded, str) else encoded.decode()
 
 
 def canonical_json_with_hash(value: Any) -> tuple[str, str]:
     """:func:`canonical_json` and its :func:`payload_hash`, hashing the bytes orjson wrote instead of
     encoding the text again (a sync does this for every referral)."""
+    encoded = _encoded(value)
+    if isinstance(encoded, str):
+        return encoded, payload_hash(encoded)
+    return encoded.decode(), hashlib.sha256(encoded).hexdigest()
+
+
+def _encoded(value: Any) -> bytes | str:
+    """orjson's UTF-8 bytes, or the iterative encoder's text for what orjson refuses."""
     try:
-        data = orjson.dumps(value, option=_ORJSON_OPTIONS)
+        return orjson.dumps(value, option=_ORJSON_OPTIONS)
     except TypeError:
-        text = _encode_iteratively(value)
-        return text, payload_hash(text)
-    return data.decode(), hashlib.sha256(data).hexdigest()
+        return _encode_iteratively(value)
 
 
 def payload_hash(text: str) -> str:

@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from partner_center_assets.ingest.normalize import NormalizedReferral
-from partner_center_assets.ingest.payload import canonical_json, payload_hash
+from partner_center_assets.ingest.payload import canonical_json_with_hash
 
 FieldPath = tuple[str, ...]
 
@@ -66,5 +66,4 @@ class PayloadTrimmer:
         if not removed:
             return None
         self.trimmed += 1
-        text = canonical_json(payload)
-        return text, payload_hash(text)
+        return canonical_json_with_hash(payload)

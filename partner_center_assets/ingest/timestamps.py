@@ -3,9 +3,9 @@
 The API writes UTC ISO-8601 with ``Z`` and anywhere from 0 to 7 fractional digits
 (``2018-10-30T21:03:42.4579542Z``); Python keeps microseconds, so the seventh digit is dropped.
 
-Text of exactly that shape goes to ``datetime.fromisoformat``, written in C and about fifteen times
-faster than the general parser below (every sync parses two timestamps per referral); everything
-else goes to the general parser, which accepts more (offsets, spaces, commas, lowercase) and is the
+Text of exactly that shape goes to ``datetime.fromisoformat``, written in C: 0.6 to 0.8 µs a
+timestamp against 2.0 µs for the general parser below (every sync parses two per referral);
+everything else goes to the general parser, which accepts more (offsets, spaces, commas, lowercase) and is the
 rule. Both give the same datetime for what the fast path accepts.
 """
 
