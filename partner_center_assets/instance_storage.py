@@ -2,9 +2,10 @@
 
 Dagster's SQLite event log opens a new engine and connection for every event it stores, about 2.5 ms
 each, and a sync of 100,000 referrals stores over 2,000 events. This storage keeps one engine per
-event-log file, a few at a time, which brings an event down to about half a millisecond. The files,
-their journal mode and their durability are Dagster's own, so ``dagster dev`` and any plain Dagster
-instance read them as before. ``partner-center`` writes it into a new ``$DAGSTER_HOME/dagster.yaml``.
+event-log file, a few at a time, which brings an event down to about half a millisecond, and commits
+each event without waiting for the disk (see :func:`_commit_without_fsync`). The files and their
+journal mode (WAL) are Dagster's own, so ``dagster dev`` and any plain Dagster instance read them as
+before. ``partner-center`` writes it into a new ``$DAGSTER_HOME/dagster.yaml``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
 )
 from dagster._core.storage.sqlite_storage import DagsterSqliteStorage
 from dagster._serdes import ConfigurableClassData
-from sqlalchemy import Connection, Engine, create_engine
+from sqlalchemy import Connection, Engine, create_engine, event
 
 OPEN_SHARDS = 8
 """Event-log files kept open at once: the index and the runs being written or watched."""
@@ -97,6 +98,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         engine = create_engine(
             self.conn_string_for_shard(shard), connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}
         )
+        event.listen(engine, "connect", _commit_without_fsync)
         self._engines[shard] = (engine, None)
         while len(self._engines) > OPEN_SHARDS:
             _, (oldest, _) = self._engines.popitem(last=False)
@@ -122,6 +124,24 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     def dispose(self) -> None:
         self._close_engines()
         super().dispose()
+
+
+def _commit_without_fsync(dbapi_connection: Any, _record: Any) -> None:
+    """Put a new connection in WAL mode (Dagster's mode for these files) with ``synchronous=NORMAL``.
+
+    Under SQLite's default (``FULL``) every commit waits for an fsync of the WAL: 0.15 to 0.19 ms an
+    event alone, 0.6 ms in a sync of 100,000 referrals, where it was the larger part of storing one.
+    With ``NORMAL`` a commit survives the process being killed; only an operating-system crash or a
+    power cut can lose the last events, never corrupt the file (SQLite's documentation on WAL). A file
+    that cannot be switched to WAL keeps the default.
+    """
+    cursor = dbapi_connection.cursor()
+    try:
+        (mode,) = cursor.execute("PRAGMA journal_mode=WAL").fetchone()
+        if str(mode).lower() == "wal":
+            cursor.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cursor.close()
 
 
 class PooledSqliteStorage(DagsterSqliteStorage):

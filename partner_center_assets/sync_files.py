@@ -55,6 +55,12 @@ def read_page_line(line: bytes) -> dict[str, Any]:
     return {"stream": json.loads(match[1]), "page": int(match[2]), "records": body["value"]}
 
 
+INTERMEDIATE_COMPRESSION = "lz4"
+"""Codec of the normalized and resolved files: each is read back once or twice in the same sync.
+The normalized referrals of 100,000 referrals, written and read in full (pyarrow 26): snappy 78 MB,
+0.43 s to write, 0.27 to 0.32 s to read; lz4 69 MB, 0.43 s and 0.17 to 0.18 s."""
+
+
 def open_parquet(path: Path) -> pq.ParquetFile:
     """A Parquet file to read batch by batch, one row group in memory at a time.
 
@@ -209,7 +215,7 @@ class SyncFiles:
     def row_writer(self, path: Path, schema: pa.Schema) -> Iterator[RowWriter]:
         """Write ``path`` batch by batch; it replaces the previous file only when complete."""
         with self.writing(path) as temporary:
-            writer = pq.ParquetWriter(temporary, schema)
+            writer = pq.ParquetWriter(temporary, schema, compression=INTERMEDIATE_COMPRESSION)
             try:
                 rows = RowWriter(writer, schema)
                 yield rows

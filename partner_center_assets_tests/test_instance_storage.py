@@ -2,6 +2,9 @@
 
 import logging
 import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -134,3 +137,31 @@ def test_only_a_few_event_logs_stay_open(tmp_path):
     assert 0 < _open_event_logs(tmp_path) <= OPEN_SHARDS
     pooled.dispose()
     assert _open_event_logs(tmp_path) == 0
+
+
+def test_events_are_committed_in_wal_mode_without_an_fsync_each(tmp_path):
+    pooled = PooledSqliteEventLogStorage(str(tmp_path))
+    pooled.store_event(_line("run-a", "line"))
+    with pooled._connect("run-a") as conn:
+        journal_mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
+        synchronous = conn.exec_driver_sql("PRAGMA synchronous").scalar()
+    assert (journal_mode, synchronous) == ("wal", 1)  # 1 = NORMAL
+
+
+_STORE_THEN_DIE = """
+import logging, os, signal, sys, time
+from dagster._core.events.log import EventLogEntry
+from partner_center_assets.instance_storage import PooledSqliteEventLogStorage
+
+pooled = PooledSqliteEventLogStorage(sys.argv[1])
+for n in range(200):
+    pooled.store_event(EventLogEntry(error_info=None, level=logging.INFO, user_message=f"line {n}",
+                                     run_id="run-a", timestamp=time.time()))
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_every_stored_event_survives_the_process_being_killed(tmp_path):
+    killed = subprocess.run([sys.executable, "-c", _STORE_THEN_DIE, str(tmp_path)], check=False)
+    assert killed.returncode == -signal.SIGKILL
+    assert _messages(SqliteEventLogStorage(str(tmp_path)), "run-a") == [f"line {n}" for n in range(200)]

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
+from hypothesis import given
+from hypothesis import strategies as st
 
 from partner_center_assets.ingest.domains import DomainResolver
 from partner_center_assets.ingest.normalize import NORMALIZED_COLUMNS, NORMALIZED_DTYPES, normalize_referral
 from partner_center_assets.ingest.reasons import SkipReason
 from partner_center_assets.ingest.redaction import PayloadTrimmer
-from partner_center_assets.ingest.resolution import RULE_COLUMNS, resolve_columns
+from partner_center_assets.ingest.resolution import (
+    DUPLICATE_KEY_COLUMNS,
+    RULE_COLUMNS,
+    DuplicateKeyRow,
+    find_duplicates,
+    resolve_columns,
+)
 from partner_center_assets.ingest.rules import (
     RESOLVED_DTYPES,
     RESOLVED_EXTRA_COLUMNS,
@@ -126,3 +136,52 @@ def test_decision_columns_extend_a_stored_batch_without_touching_its_other_colum
     for name in NORMALIZED_COLUMNS:
         assert extended.column(name).equals(batch.column(name))
     assert extended.column("domain").to_pylist() == [d.domain for d in resolved.decisions]
+
+
+_KEY_SCHEMA = arrow_schema({name: NORMALIZED_DTYPES[name] for name in DUPLICATE_KEY_COLUMNS})
+_MOMENTS = [datetime(2024, 1, day, tzinfo=UTC) for day in (1, 2, 3)]
+
+
+@st.composite
+def keyed_rows_in_batches(draw: st.DrawFn) -> tuple[list[DuplicateKeyRow], list[pa.RecordBatch]]:
+    """Rows of few ids (some missing, some invalid, some tied) split into batches at random.
+
+    A valid row always has its time of update (normalization makes a row without one invalid).
+    """
+    count = draw(st.integers(0, 30))
+    rows = []
+    for seq in range(count):
+        invalid = draw(st.sampled_from([None, None, None, "not an object"]))
+        moments = _MOMENTS if invalid is None else [*_MOMENTS, None]
+        rows.append(
+            DuplicateKeyRow(
+                fetch_seq=seq,
+                id=draw(st.sampled_from(["a", "b", "c", "d", None])),
+                updated_at=draw(st.sampled_from(moments)),
+                invalid_detail=invalid,
+            )
+        )
+    cuts = sorted(draw(st.lists(st.integers(0, count), max_size=4)))
+    bounds = [0, *cuts, count]
+    batches = [
+        pa.RecordBatch.from_pylist([row._asdict() for row in rows[start:end]], schema=_KEY_SCHEMA)
+        for start, end in itertools.pairwise(bounds)
+    ]
+    return rows, batches
+
+
+@given(keyed_rows_in_batches())
+def test_duplicates_found_in_arrow_batches_are_those_of_the_rule(case) -> None:
+    rows, batches = case
+    assert find_duplicates(batches) == mark_duplicates(rows)
+
+
+def test_no_batches_have_no_duplicates() -> None:
+    assert find_duplicates([]) == {}
+
+
+def test_a_duplicate_split_across_batches_keeps_the_latest_copy() -> None:
+    first = DuplicateKeyRow(0, "r1", _MOMENTS[2], None)
+    second = DuplicateKeyRow(1, "r1", _MOMENTS[0], None)
+    batches = [pa.RecordBatch.from_pylist([row._asdict()], schema=_KEY_SCHEMA) for row in (first, second)]
+    assert find_duplicates(batches) == {1: SkipReason.DUPLICATE}

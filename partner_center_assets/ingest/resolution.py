@@ -14,6 +14,8 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from partner_center_assets import tolerant_json
 from partner_center_assets.ingest.domains import DomainResolver
@@ -47,9 +49,23 @@ class RuleRow(NamedTuple):
 RULE_COLUMNS: tuple[str, ...] = RuleRow._fields
 
 
-def find_duplicates(keys: Iterable[tuple[Any, ...]]) -> dict[int, SkipReason]:
-    """``fetch_seq`` → DUPLICATE, from rows of :data:`DUPLICATE_KEY_COLUMNS`."""
-    return mark_duplicates([DuplicateKeyRow(*key) for key in keys])
+def find_duplicates(batches: Iterable[pa.RecordBatch]) -> dict[int, SkipReason]:
+    """``fetch_seq`` → DUPLICATE, from batches of :data:`DUPLICATE_KEY_COLUMNS` in fetch order.
+
+    Only the rows of an id that more than one valid row carries become Python values for
+    :func:`mark_duplicates`; the others cannot be duplicates. Turning every row into a tuple took
+    0.7 s of a profiled sync of 100,000 distinct referrals.
+    """
+    read = list(batches)
+    if not read:
+        return {}
+    table = pa.Table.from_batches(read)
+    valid = table.filter(pc.and_(pc.is_null(table["invalid_detail"]), pc.is_valid(table["id"])))
+    counts = pc.value_counts(valid["id"])
+    repeated = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
+    candidates = valid.filter(pc.is_in(valid["id"], value_set=repeated))
+    rows = zip(*(candidates[name].to_pylist() for name in DUPLICATE_KEY_COLUMNS), strict=True)
+    return mark_duplicates([DuplicateKeyRow(*row) for row in rows])
 
 
 @dataclass

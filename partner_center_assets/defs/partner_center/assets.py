@@ -302,11 +302,7 @@ def resolved_referrals(partner_center: PartnerCenter, sync_storage: SyncStorage)
     sample: list[tuple] = []
     with frozen_heap(), files.row_writer(files.resolved, RESOLVED_SCHEMA) as out:
         duplicates = find_duplicates(
-            row
-            for batch in files.read_batches(
-                files.normalized, "normalized_referrals", columns=DUPLICATE_KEY_COLUMNS
-            )
-            for row in zip(*(column.to_pylist() for column in batch.columns), strict=True)
+            files.read_batches(files.normalized, "normalized_referrals", columns=DUPLICATE_KEY_COLUMNS)
         )
         for batch in files.read_batches(files.normalized, "normalized_referrals"):
             resolved = resolve_columns(
