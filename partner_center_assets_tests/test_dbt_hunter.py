@@ -477,6 +477,38 @@ def _dbt_invocations(built: Built) -> dict[str, list[str]]:
     return invocations
 
 
+def _queries_by_connection(built: Built) -> dict[str, list[str]]:
+    """The SQL dbt ran in the build folder of ``built``'s database, by connection (named for its node)."""
+    url = built.engine.url.render_as_string(hide_password=False)
+    log = build_target_path(*dbt_target_env(url)) / "dbt.log"
+    queries: dict[str, list[str]] = {}
+    for line in log.read_text(encoding="utf-8").splitlines():
+        entry = json.loads(line)
+        if entry["info"]["name"] == "SQLQuery":
+            queries.setdefault(entry["data"]["conn_name"], []).append(entry["data"]["sql"])
+    return queries
+
+
+TABLES_BUILT = {
+    "model.dbt_hunter.referral_funnel",
+    "model.dbt_hunter.partner_center_leads",
+    "model.dbt_hunter.domain_scan_queue",
+    "model.dbt_hunter.sync_run_history",
+    "model.dbt_hunter.referrals_by_domain",
+    "snapshot.dbt_hunter.referral_status_history",
+}
+
+
+def test_marts_and_the_snapshot_are_built_with_jit_off_on_postgres_only(built: Built) -> None:
+    without_jit = {
+        node
+        for node, queries in _queries_by_connection(built).items()
+        if any("set_config('jit', 'off', true)" in sql for sql in queries)
+    }
+
+    assert without_jit == (TABLES_BUILT if built.engine.dialect.name == "postgresql" else set())
+
+
 def test_builds_on_one_database_share_a_dbt_folder_and_the_second_reuses_the_parse(resynced: Built) -> None:
     invocations = list(_dbt_invocations(resynced).values())
 
