@@ -129,11 +129,11 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
 def _commit_without_fsync(dbapi_connection: Any, _record: Any) -> None:
     """Put a new connection in WAL mode (Dagster's mode for these files) with ``synchronous=NORMAL``.
 
-    Under SQLite's default (``FULL``) every commit waits for an fsync of the WAL: 0.15 to 0.19 ms an
-    event alone, 0.6 ms in a sync of 100,000 referrals, where it was the larger part of storing one.
-    With ``NORMAL`` a commit survives the process being killed; only an operating-system crash or a
-    power cut can lose the last events, never corrupt the file (SQLite's documentation on WAL). A file
-    that cannot be switched to WAL keeps the default.
+    Under SQLite's default (``FULL``) every commit waits for an fsync of the WAL: storing 2,000
+    events took 1.25 to 1.56 s with it and 0.69 to 0.99 s without (three times each). With
+    ``NORMAL`` a commit survives the process being killed; only an operating-system crash or a power
+    cut can lose the last events, never corrupt the file (SQLite's documentation on WAL). A file that
+    cannot be switched to WAL keeps the default.
     """
     cursor = dbapi_connection.cursor()
     try:
