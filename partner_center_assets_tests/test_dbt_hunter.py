@@ -466,24 +466,25 @@ def _utc(value: Any) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _dbt_invocations(built: Built) -> dict[str, list[str]]:
-    """The events dbt logged in the build folder of ``built``'s database, by invocation."""
+def _dbt_log(built: Built) -> list[dict[str, Any]]:
+    """The events dbt logged in the build folder of ``built``'s database."""
     url = built.engine.url.render_as_string(hide_password=False)
     log = build_target_path(*dbt_target_env(url)) / "dbt.log"
+    return [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+
+
+def _dbt_invocations(built: Built) -> dict[str, list[str]]:
+    """The names of the events dbt logged for ``built``'s database, by invocation."""
     invocations: dict[str, list[str]] = {}
-    for line in log.read_text(encoding="utf-8").splitlines():
-        info = json.loads(line)["info"]
-        invocations.setdefault(info["invocation_id"], []).append(info["name"])
+    for entry in _dbt_log(built):
+        invocations.setdefault(entry["info"]["invocation_id"], []).append(entry["info"]["name"])
     return invocations
 
 
 def _queries_by_connection(built: Built) -> dict[str, list[str]]:
-    """The SQL dbt ran in the build folder of ``built``'s database, by connection (named for its node)."""
-    url = built.engine.url.render_as_string(hide_password=False)
-    log = build_target_path(*dbt_target_env(url)) / "dbt.log"
+    """The SQL dbt ran on ``built``'s database, by connection (named for its node)."""
     queries: dict[str, list[str]] = {}
-    for line in log.read_text(encoding="utf-8").splitlines():
-        entry = json.loads(line)
+    for entry in _dbt_log(built):
         if entry["info"]["name"] == "SQLQuery":
             queries.setdefault(entry["data"]["conn_name"], []).append(entry["data"]["sql"])
     return queries
