@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import croniter
 from cryptography.fernet import Fernet
 
+from partner_center_assets.parallel import available_cpus
+
 PREFIX = "HUNTER_PARTNER_CENTER_"
 
 DEFAULT_BASE_URL = "https://api.partner.microsoft.com"
@@ -35,6 +37,8 @@ DEFAULT_LOOKBACK_MINUTES = 60
 DEFAULT_RETRY_BUDGET_SECONDS = 900
 DEFAULT_SYNC_CRON = "0 6 * * *"
 DEFAULT_SYNC_TIMEZONE = "UTC"
+MAX_DEFAULT_WORKERS = 4
+"""Default ceiling of ``WORKERS``: the sync process itself writes every result, in order."""
 TOKEN_CACHE_FILENAME = "partner_center_token_cache.json"
 DATABASE_FILENAME = "hunter.duckdb"
 SCOPE = "https://api.partner.microsoft.com/.default"
@@ -152,6 +156,7 @@ class Settings:
     drop_fields: tuple[tuple[str, ...], ...] = ()
     sync_cron: str = DEFAULT_SYNC_CRON
     sync_timezone: str = DEFAULT_SYNC_TIMEZONE
+    workers: int = 0
 
     def __post_init__(self) -> None:
         """Refuse values no sync could run with, naming the variable, before any request is made."""
@@ -163,6 +168,7 @@ class Settings:
             ("REQUESTS_PER_MINUTE", self.requests_per_minute, 0),
             ("LOOKBACK_MINUTES", self.lookback_minutes, 0),
             ("RETRY_BUDGET_SECONDS", self.retry_budget_seconds, 0),
+            ("WORKERS", self.workers, 0),
         ):
             if value < minimum:
                 what = "a positive whole number" if minimum else "0 or a positive whole number"
@@ -183,6 +189,11 @@ class Settings:
             check_enum_value(PREFIX + "REFERRAL_DEFAULT_STATUS", status)
         object.__setattr__(self, "direction", _documented_case(self.direction, DIRECTIONS))
         object.__setattr__(self, "statuses", tuple(_documented_case(s, STATUSES) for s in self.statuses))
+
+    def worker_count(self) -> int:
+        """Processes the normalize and resolve steps use: ``WORKERS``, or one per CPU (at most
+        :data:`MAX_DEFAULT_WORKERS`) when it is 0; 1 keeps the work in the sync process."""
+        return self.workers or min(available_cpus(), MAX_DEFAULT_WORKERS)
 
     def undocumented_filter_values(self) -> list[str]:
         """Configured direction and statuses the API does not document: likely typos that match nothing."""
@@ -231,6 +242,7 @@ class Settings:
             drop_fields=field_paths(get("DROP_FIELDS")),
             sync_cron=cron,
             sync_timezone=timezone,
+            workers=_int(env, PREFIX + "WORKERS", 0),
         )
 
 

@@ -55,6 +55,16 @@ def read_page_line(line: bytes) -> dict[str, Any]:
     return {"stream": json.loads(match[1]), "page": int(match[2]), "records": body["value"]}
 
 
+def read_page_range(path: Path, start: int, end: int) -> Iterator[dict[str, Any]]:
+    """The pages stored between two line boundaries of a pages file, in order (see :func:`read_page_line`)."""
+    with path.open("rb") as handle:
+        handle.seek(start)
+        content = handle.read(end - start)
+    for line in content.split(b"\n"):
+        if line.strip():
+            yield read_page_line(line)
+
+
 INTERMEDIATE_COMPRESSION = "lz4"
 """Codec of the normalized and resolved files: each is read back once or twice in the same sync.
 The normalized referrals of 100,000 referrals, written and read in full (pyarrow 26): snappy 78 MB,
@@ -99,13 +109,16 @@ class RowWriter:
     def flush(self) -> None:
         if not self._rows:
             return
-        columns = list(zip(*self._rows, strict=True))
-        arrays = [
-            pa.array(values, type=field.type) for values, field in zip(columns, self._schema, strict=True)
-        ]
-        self._writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=self._schema))
+        self._writer.write_batch(rows_to_batch(self._rows, self._schema))
         self.count += len(self._rows)
         self._rows = []
+
+
+def rows_to_batch(rows: Sequence[tuple[Any, ...]], schema: pa.Schema) -> pa.RecordBatch:
+    """Rows (tuples in ``schema`` order, at least one) as a record batch, built column by column."""
+    columns = list(zip(*rows, strict=True))
+    arrays = [pa.array(values, type=field.type) for values, field in zip(columns, schema, strict=True)]
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
 def with_columns(
@@ -195,13 +208,24 @@ class SyncFiles:
             text = json.dumps(tolerant_json.dumps_records(records))
         return header + b',"records":' + text.encode() + b"}\n"
 
-    def read_pages(self) -> Iterator[dict[str, Any]]:
-        """Yield the stored pages one at a time, in fetch order, each as ``{stream, page, records}``."""
+    def page_ranges(self, size: int) -> list[tuple[int, int]]:
+        """The pages file cut into ``(start, end)`` byte ranges of whole lines, in file order.
+
+        Each range is ``size`` bytes or a little more, up to the end of the line it cuts; only that
+        tail of each range is read here.
+        """
         self.require(self.raw_pages, "raw_referral_pages")
+        total = self.raw_pages.stat().st_size
+        ranges: list[tuple[int, int]] = []
         with self.raw_pages.open("rb") as handle:
-            for line in handle:
-                if line.strip():
-                    yield read_page_line(line)
+            start = 0
+            while start < total:
+                handle.seek(min(start + max(size, 1), total) - 1)
+                handle.readline()
+                end = handle.tell()
+                ranges.append((start, end))
+                start = end
+        return ranges
 
     def write_summary(self, summary: FetchSummary) -> None:
         with self.writing(self.fetch_summary) as temporary:

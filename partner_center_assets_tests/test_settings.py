@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from partner_center_assets.defs.partner_center.resources import PartnerCenter, partner_center_from_env
-from partner_center_assets.settings import DEFAULT_STATUS, PREFIX, Settings
+from partner_center_assets.parallel import available_cpus
+from partner_center_assets.settings import DEFAULT_STATUS, MAX_DEFAULT_WORKERS, PREFIX, Settings
 
 
 def test_unset_variables_take_the_contract_defaults() -> None:
@@ -47,6 +48,8 @@ def test_an_undocumented_status_is_kept_and_named() -> None:
         ("REQUESTS_PER_MINUTE", "-5"),
         ("LOOKBACK_MINUTES", "-5"),
         ("RETRY_BUDGET_SECONDS", "-1"),
+        ("WORKERS", "-1"),
+        ("WORKERS", "two"),
         ("REFERRAL_DEFAULT_TOP", "abc"),
         ("REFERRAL_DEFAULT_TOP", "2147483648"),
         ("TOKEN_CACHE", "/"),
@@ -62,6 +65,16 @@ def test_an_undocumented_status_is_kept_and_named() -> None:
 def test_a_value_no_sync_could_run_with_is_refused_naming_its_variable(suffix: str, value: str) -> None:
     with pytest.raises(ValueError, match=PREFIX + suffix):
         Settings.from_env({PREFIX + suffix: value})
+
+
+def test_workers_default_to_one_per_cpu_up_to_the_ceiling() -> None:
+    assert Settings.from_env({}).worker_count() == min(available_cpus(), MAX_DEFAULT_WORKERS)
+    assert Settings.from_env({PREFIX + "WORKERS": "0"}).worker_count() == Settings.from_env({}).worker_count()
+
+
+def test_a_number_of_workers_is_taken_as_given() -> None:
+    assert Settings.from_env({PREFIX + "WORKERS": "1"}).worker_count() == 1
+    assert Settings.from_env({PREFIX + "WORKERS": "6"}).worker_count() == 6
 
 
 def test_plain_http_is_accepted_for_an_api_on_this_machine() -> None:

@@ -79,6 +79,10 @@ class FieldCensus:
         if isinstance(record, dict):
             self._fields.update(record.keys())
 
+    def merge(self, other: FieldCensus) -> None:
+        """Add the counts of another census, taken over other records of the same sync."""
+        self._fields.update(other._fields)
+
     def undocumented(self) -> dict[str, int]:
         """New field → records holding it, most frequent first (ties by name), at most REPORTED_FIELDS."""
         new = [(name, count) for name, count in self._fields.items() if name not in DOCUMENTED_FIELDS]

@@ -1,13 +1,9 @@
 """The Partner Center assets: raw pages → normalized → domain-resolved → Hunter tables."""
 
 import time
-from collections import Counter
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from operator import attrgetter
 
 import dagster as dg
-import pyarrow as pa
 
 from partner_center_assets.client import PartnerCenterClient, StreamStats, TokenProvider, build_referral_query
 from partner_center_assets.client.auth import REFRESH_TOKEN_IDLE_LIMIT_DAYS
@@ -27,33 +23,20 @@ from partner_center_assets.hunter_db.sync_writer import (
 )
 from partner_center_assets.ingest.domains import DETAILS as DOMAIN_DETAILS
 from partner_center_assets.ingest.normalize import (
-    NORMALIZED_COLUMNS,
-    NORMALIZED_DTYPES,
     STREAM_CHANGES,
     STREAM_DISCOVERY,
-    NormalizedReferral,
-    normalize_referral,
 )
-from partner_center_assets.ingest.payload_fields import FieldCensus
 from partner_center_assets.ingest.reasons import NEW_REFERRAL_REASONS, SkipReason
-from partner_center_assets.ingest.redaction import PayloadTrimmer
-from partner_center_assets.ingest.resolution import (
-    DUPLICATE_KEY_COLUMNS,
-    RULE_COLUMNS,
-    find_duplicates,
-    resolve_columns,
-)
-from partner_center_assets.ingest.rules import RESOLVED_DTYPES
 from partner_center_assets.ingest.timestamps import watermark_cutoff
+from partner_center_assets.normalize_step import normalize_pages
+from partner_center_assets.resolve_step import resolve_referrals
 from partner_center_assets.settings import Settings
-from partner_center_assets.sync_files import FetchSummary, arrow_schema, with_columns
+from partner_center_assets.sync_files import FetchSummary
 from partner_center_assets.sync_step import write_resolved_referrals
 
 GROUP = "partner_center"
 SIGN_IN_IDLE_WARN_DAYS = 60
 """A cached sign-in unused this long gets a warning; Entra ID lets it lapse at 90 days."""
-NORMALIZED_SCHEMA = arrow_schema(NORMALIZED_DTYPES)
-RESOLVED_SCHEMA = arrow_schema(RESOLVED_DTYPES)
 
 PIPELINE_ASSETS: tuple[str, ...] = (
     "raw_referral_pages",
@@ -239,47 +222,33 @@ def raw_referral_pages(
     description="One typed row per fetched record, timestamps parsed to UTC, invalid payloads marked.",
 )
 def normalized_referrals(
-    context: dg.AssetExecutionContext, sync_storage: SyncStorage
+    context: dg.AssetExecutionContext, partner_center: PartnerCenter, sync_storage: SyncStorage
 ) -> dg.MaterializeResult:
     clock = time.monotonic()
     files = sync_storage.files()
-    census = FieldCensus()
-    sample: list[NormalizedReferral] = []
-    by_stream_status: Counter[tuple[str, str | None]] = Counter()
-    invalid = 0
-    seq = 0
-    with frozen_heap(), files.row_writer(files.normalized, NORMALIZED_SCHEMA) as out:
-        for page in files.read_pages():
-            records = page.get("records")
-            stream = page.get("stream", STREAM_DISCOVERY)
-            for record in records if isinstance(records, list) else []:
-                census.observe(record)
-                referral = normalize_referral(record, fetch_seq=seq, stream=stream)
-                seq += 1
-                out.append(_normalized_row(referral))
-                by_stream_status[stream, referral.status] += 1
-                invalid += referral.invalid_detail is not None
-                if len(sample) < previews.PREVIEW_ROWS:
-                    sample.append(referral)
-    total = sum(by_stream_status.values())
-    undocumented = census.undocumented()
+    workers = partner_center.settings().worker_count()
+    with frozen_heap():
+        outcome = normalize_pages(files, workers=workers, sample_size=previews.PREVIEW_ROWS)
+    undocumented = outcome.census.undocumented()
     if undocumented:
         named = ", ".join(f"{name} ({count})" for name, count in undocumented.items())
         context.log.warning(
             f"Referrals carry fields the API documentation does not list: {named}. They are kept in "
             "raw_payload; model them in dbt_hunter if they matter."
         )
+    by_stream_status = outcome.by_stream_status
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": total,
-            "invalid_payload": invalid,
+            "dagster/row_count": outcome.rows,
+            "invalid_payload": outcome.invalid,
             "undocumented_fields": dg.MetadataValue.json(undocumented),
             **{
                 f"{stream}_records": sum(n for (name, _), n in by_stream_status.items() if name == stream)
                 for stream in (STREAM_DISCOVERY, STREAM_CHANGES)
             },
+            "workers": workers,
             "seconds": round(time.monotonic() - clock, 3),
-            "preview": dg.MetadataValue.md(previews.normalized_preview(sample, by_stream_status)),
+            "preview": dg.MetadataValue.md(previews.normalized_preview(outcome.sample, by_stream_status)),
             "path": dg.MetadataValue.path(str(files.normalized)),
         }
     )
@@ -296,71 +265,37 @@ def resolved_referrals(partner_center: PartnerCenter, sync_storage: SyncStorage)
     files = sync_storage.files()
     settings = partner_center.settings()
     resolver = partner_center.domain_resolver()
-    trimmer = PayloadTrimmer(settings.drop_fields)
-    counts: Counter[str] = Counter()
-    domains: Counter[str] = Counter()
-    sample: list[tuple] = []
-    with frozen_heap(), files.row_writer(files.resolved, RESOLVED_SCHEMA) as out:
-        duplicates = find_duplicates(
-            files.read_batches(files.normalized, "normalized_referrals", columns=DUPLICATE_KEY_COLUMNS)
+    workers = settings.worker_count()
+    with frozen_heap():
+        outcome = resolve_referrals(
+            files,
+            resolver,
+            direction=settings.direction,
+            drop_fields=settings.drop_fields,
+            workers=workers,
+            sample_size=previews.PREVIEW_ROWS,
         )
-        for batch in files.read_batches(files.normalized, "normalized_referrals"):
-            resolved = resolve_columns(
-                {name: batch.column(name).to_pylist() for name in RULE_COLUMNS},
-                duplicates,
-                resolver,
-                direction=settings.direction,
-                trimmer=trimmer,
-            )
-            columns = resolved.decision_columns()
-            if resolved.trimmed:
-                columns.update(_trimmed_payloads(batch, resolved.trimmed))
-            written = with_columns(batch, RESOLVED_SCHEMA, columns)
-            out.write_batch(written)
-            for decision in resolved.decisions:
-                counts[f"domain_{decision.domain_detail}"] += 1
-                if decision.new_skip_reason is not None:
-                    counts[f"would_skip_{decision.new_skip_reason}"] += 1
-                if decision.skip_reason is not None:
-                    counts[decision.skip_reason] += 1
-                if decision.domain:
-                    domains[decision.domain] += 1
-            if len(sample) < previews.PREVIEW_ROWS:
-                head = written.slice(0, previews.PREVIEW_ROWS - len(sample)).to_pylist()
-                sample.extend(tuple(row.values()) for row in head)
-    total = out.count
+    counts, domains = outcome.counts, outcome.domains
     with_domain = sum(domains.values())
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": total,
+            "dagster/row_count": outcome.rows,
             "with_domain": with_domain,
-            "without_domain": total - with_domain,
+            "without_domain": outcome.rows - with_domain,
             "distinct_domains": len(domains),
             "invalid_payload": counts[SkipReason.INVALID_PAYLOAD],
             "duplicate": counts[SkipReason.DUPLICATE],
             **{f"would_skip_{reason}": counts[f"would_skip_{reason}"] for reason in NEW_REFERRAL_REASONS},
             **{f"domain_{detail}": counts[f"domain_{detail}"] for detail in DOMAIN_DETAILS},
             "domain_lists": dg.MetadataValue.json(resolver.list_versions),
-            "payloads_trimmed": trimmer.trimmed,
-            "dropped_fields": ", ".join(".".join(path) for path in trimmer.paths) or "none",
+            "payloads_trimmed": outcome.trimmed,
+            "dropped_fields": ", ".join(".".join(path) for path in settings.drop_fields) or "none",
+            "workers": workers,
             "seconds": round(time.monotonic() - clock, 3),
-            "preview": dg.MetadataValue.md(previews.resolved_preview(sample, domains)),
+            "preview": dg.MetadataValue.md(previews.resolved_preview(outcome.sample, domains)),
             "path": dg.MetadataValue.path(str(files.resolved)),
         }
     )
-
-
-def _trimmed_payloads(batch: pa.RecordBatch, trimmed: dict[int, tuple[str, str]]) -> dict[str, list]:
-    """The batch's payload and hash columns with the trimmed rows' new values."""
-    payloads = batch.column("raw_payload").to_pylist()
-    hashes = batch.column("payload_hash").to_pylist()
-    for index, (text, digest) in trimmed.items():
-        payloads[index], hashes[index] = text, digest
-    return {"raw_payload": payloads, "payload_hash": hashes}
-
-
-_normalized_row: Callable[[NormalizedReferral], tuple] = attrgetter(*NORMALIZED_COLUMNS)
-"""The stored values of a normalized referral, in :data:`NORMALIZED_COLUMNS` order."""
 
 
 @dg.multi_asset(
