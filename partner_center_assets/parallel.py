@@ -17,6 +17,7 @@ import sys
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
 Context = TypeVar("Context")
@@ -56,8 +57,8 @@ def ordered_map(
 
     With ``workers`` > 1 and more than one task, the calls run in up to that many forked processes;
     ``context`` reaches them by the fork, not through a pipe, so it may be large. A task that
-    raises makes this raise when its result is due; a worker that dies makes it raise
-    ``BrokenProcessPool``. Leaving the loop early cancels the tasks not started.
+    raises makes this raise when its result is due; a worker that dies (killed, out of memory)
+    makes it raise :class:`WorkerDied`. Leaving the loop early cancels the tasks not started.
     """
     workers = min(workers, len(tasks))
     if workers <= 1 or not can_fork():
@@ -82,7 +83,13 @@ def ordered_map(
             if len(pending) >= workers * IN_FLIGHT_PER_WORKER:
                 break
         while pending:
-            result = pending.popleft().result()
+            try:
+                result = pending.popleft().result()
+            except BrokenProcessPool as exc:
+                raise WorkerDied(
+                    f"a worker process of this step ended before finishing its task ({exc}); it may have "
+                    "been killed or run out of memory"
+                ) from None
             for task in remaining:
                 pending.append(pool.submit(_call, task))
                 break
@@ -90,6 +97,10 @@ def ordered_map(
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         _inherited = None
+
+
+class WorkerDied(RuntimeError):
+    """A worker process ended without returning its task's result."""
 
 
 def _call(task: Any) -> Any:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from partner_center_assets.parallel import IN_FLIGHT_PER_WORKER, can_fork, ordered_map
+from partner_center_assets.parallel import IN_FLIGHT_PER_WORKER, WorkerDied, can_fork, ordered_map
 
 needs_fork = pytest.mark.skipif(not can_fork(), reason="workers are forked on Linux only")
 
@@ -25,6 +25,12 @@ def _square_with_pid(offset: int, task: int) -> tuple[int, int]:
 def _fail_on_three(_: None, task: int) -> int:
     if task == 3:
         raise ValueError("task 3 is bad")
+    return task
+
+
+def _exit_on_two(_: None, task: int) -> int:
+    if task == 2:
+        os._exit(9)
     return task
 
 
@@ -69,6 +75,12 @@ def test_a_failing_task_raises_after_the_results_before_it() -> None:
             seen.append(value)
 
     assert seen == [0, 1, 2]
+
+
+@needs_fork
+def test_a_worker_that_dies_fails_the_step_with_a_clear_error() -> None:
+    with pytest.raises(WorkerDied, match="ended before finishing its task"):
+        list(ordered_map(_exit_on_two, None, list(range(6)), workers=2))
 
 
 @needs_fork
