@@ -2,7 +2,7 @@
 
 The pages file is cut into chunks of whole pages, each normalized on its own (by worker processes,
 see :mod:`partner_center_assets.parallel`) and written in fetch order, every record numbered by its
-place in the whole fetch (``fetch_seq``). Shared by the ``normalized_referrals`` asset only; kept
+place in the whole fetch (``fetch_seq``). The ``normalized_referrals`` asset runs it; it is kept
 free of Dagster so that it can be tested and timed alone.
 """
 
@@ -30,8 +30,9 @@ from partner_center_assets.sync_files import SyncFiles, arrow_schema, read_page_
 
 NORMALIZED_SCHEMA = arrow_schema(NORMALIZED_DTYPES)
 CHUNK_BYTES = 4 << 20
-"""Pages per task, as bytes of the pages file: about 16 full pages of 100 referrals. Smaller chunks
-spread the work more evenly over the workers; each one costs a round trip to a worker."""
+"""Pages per task, as bytes of the pages file: 16 pages of 100 of the emulator's generated
+referrals (258 KB a page). Smaller chunks spread the work more evenly over the workers; each one
+costs a round trip to a worker."""
 
 _row: Callable[[NormalizedReferral], tuple] = attrgetter(*NORMALIZED_COLUMNS)
 _FETCH_SEQ = NORMALIZED_SCHEMA.get_field_index("fetch_seq")

@@ -2,7 +2,7 @@
 
 Duplicates are found over the whole file first (four small columns); then each row group is
 resolved on its own (by worker processes, see :mod:`partner_center_assets.parallel`) and written
-in file order. Shared by the ``resolved_referrals`` asset only; kept free of Dagster so that it can
+in file order. The ``resolved_referrals`` asset runs it; it is kept free of Dagster so that it can
 be tested and timed alone.
 """
 
