@@ -41,6 +41,26 @@ def frozen_heap() -> Iterator[None]:
         gc.unfreeze()
 
 
+@contextmanager
+def loading_without_collection() -> Iterator[None]:
+    """Import with the garbage collector off, then freeze what the imports made.
+
+    Importing Dagster, dbt and pandas makes hundreds of thousands of objects that live as long as the
+    process. With the collector on, each of its full passes walks all of them again: at the start of
+    a 100,000-referral sync, six such passes took 0.61 s of the first 2.6 s (measured with
+    ``gc.callbacks``). Modules make little cyclic garbage; frozen, their objects stay out of later
+    passes too.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
+
+
 def skip_collection_at_exit() -> None:
     """Have the interpreter leave the heap to the operating system when this process exits.
 

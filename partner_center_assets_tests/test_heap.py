@@ -7,8 +7,10 @@ import gc
 import os
 import subprocess
 import sys
+from pathlib import Path
 
-from partner_center_assets.heap import ARROW_POOL_VARIABLE, frozen_heap
+from partner_center_assets.defs.dbt_hunter.resources import dbt_hunter_resource
+from partner_center_assets.heap import ARROW_POOL_VARIABLE, frozen_heap, loading_without_collection
 
 
 def arrow_backend(environment: dict[str, str]) -> str:
@@ -61,3 +63,34 @@ def test_the_command_line_leaves_its_heap_out_of_the_collections_at_exit() -> No
     )
     finished = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert finished.stdout.strip() == "frozen at exit: True"
+
+
+def test_modules_load_with_the_collector_off_and_stay_out_of_its_passes_after() -> None:
+    try:
+        with loading_without_collection():
+            assert not gc.isenabled()
+            loaded = [{"module": n} for n in range(100)]
+        assert gc.isenabled()
+        assert gc.get_freeze_count() >= len(loaded)
+    finally:
+        gc.unfreeze()
+
+
+def test_a_collector_turned_off_before_loading_stays_off() -> None:
+    gc.disable()
+    try:
+        with loading_without_collection():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+        gc.unfreeze()
+
+
+def test_the_dbt_builds_run_through_dbts_own_command_line() -> None:
+    wrapper = Path(sys.executable).parent / "partner-center-dbt"
+    ran = subprocess.run([str(wrapper), "--version"], capture_output=True, text=True, check=False)
+
+    assert dbt_hunter_resource().dbt_executable == str(wrapper)
+    assert ran.returncode == 0
+    assert "installed:" in ran.stdout

@@ -13,6 +13,7 @@ from typing import Any
 import dagster as dg
 
 from partner_center_assets.defs.partner_center.failures import failure_lines
+from partner_center_assets.heap import loading_without_collection
 from partner_center_assets.hunter_db.engine import create_hunter_engine
 from partner_center_assets.hunter_db.sync_writer import SyncOutcome
 from partner_center_assets.instance_storage import dagster_yaml, written_by_partner_center
@@ -51,7 +52,8 @@ def run_daily_job(
     Raises :class:`SyncConfigurationError` when a setting keeps the job from loading or starting.
     """
     try:
-        from partner_center_assets.definitions import defs
+        with loading_without_collection():
+            from partner_center_assets.definitions import defs
     except ValueError as exc:  # the schedule's settings are checked when the definitions load
         raise SyncConfigurationError(str(exc)) from exc
     from partner_center_assets.defs.partner_center.console import CONSOLE_RUN_CONFIG

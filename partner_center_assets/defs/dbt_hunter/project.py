@@ -22,6 +22,13 @@ def dbt_executable() -> str:
     return shutil.which("dbt") or "dbt"
 
 
+def dbt_build_command() -> str:
+    """What runs dbt_hunter's builds: ``partner-center-dbt`` (dbt's command, loaded without the
+    collector's passes, see :mod:`partner_center_assets.dbt_command`) beside this Python, else dbt."""
+    wrapper = Path(sys.executable).parent / "partner-center-dbt"
+    return str(wrapper) if wrapper.exists() else dbt_executable()
+
+
 def _dbt_first_on_path() -> None:
     """dagster-dbt parses the project under ``dagster dev`` with the ``dbt`` on ``PATH``, which a
     virtualenv that is not activated leaves out: put the one beside this Python first."""

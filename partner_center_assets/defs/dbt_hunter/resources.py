@@ -9,7 +9,7 @@ import dagster as dg
 from dagster_dbt import DbtCliResource
 from packaging import version
 
-from partner_center_assets.defs.dbt_hunter.project import dbt_executable, dbt_hunter_project
+from partner_center_assets.defs.dbt_hunter.project import dbt_build_command, dbt_hunter_project
 
 
 class DbtHunterCli(DbtCliResource):
@@ -18,13 +18,14 @@ class DbtHunterCli(DbtCliResource):
     Before each ``dbt build``, ``DbtCliResource`` runs ``dbt --version`` in a subprocess and builds
     an in-process dbt adapter (profile, project, every macro parsed), about 4 s per sync on two
     CPUs. The adapter only serves ``fetch_row_counts``/``fetch_column_metadata``, which these assets
-    do not use, and the dbt beside this Python is the dbt-core package installed here, whose version
-    is known without a subprocess.
+    do not use, and the dbt beside this Python (or ``partner-center-dbt``, which runs it) is the
+    dbt-core package installed here, whose version is known without a subprocess.
     """
 
     @cached_property
     def _cli_version(self) -> version.Version:
-        if Path(self.dbt_executable) == Path(sys.executable).parent / "dbt":
+        beside_python = Path(sys.executable).parent
+        if Path(self.dbt_executable) in (beside_python / "dbt", beside_python / "partner-center-dbt"):
             from dbt.version import __version__
 
             return version.parse(__version__)
@@ -36,7 +37,7 @@ class DbtHunterCli(DbtCliResource):
 
 def dbt_hunter_resource() -> DbtCliResource:
     """The resource that runs dbt_hunter; the target comes from ``HUNTER_DATABASE_URL`` at run time."""
-    return DbtHunterCli(project_dir=dbt_hunter_project, dbt_executable=dbt_executable())
+    return DbtHunterCli(project_dir=dbt_hunter_project, dbt_executable=dbt_build_command())
 
 
 @dg.definitions

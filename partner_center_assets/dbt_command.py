@@ -1,0 +1,18 @@
+"""``partner-center-dbt``: dbt's own command line, its modules loaded before the collector runs.
+
+dagster-dbt starts dbt as a process of its own for every build. dbt's imports and its parse of the
+project make most of that process's objects, and the collector's full passes over them took
+0.47 s of one 100,000-referral build (five passes, measured with ``gc.callbacks``). Everything else
+is dbt's ``dbt`` command as installed.
+"""
+
+import sys
+
+from partner_center_assets.heap import loading_without_collection
+
+
+def main() -> None:
+    with loading_without_collection():
+        from dbt.cli.main import cli
+    sys.argv[0] = sys.argv[0].removesuffix(".exe")
+    sys.exit(cli())
