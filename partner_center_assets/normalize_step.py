@@ -71,7 +71,7 @@ def normalize_pages(files: SyncFiles, *, workers: int, sample_size: int = 10) ->
     ranges = files.page_ranges(CHUNK_BYTES)
     outcome = NormalizeOutcome()
     task = _Task(files.raw_pages, sample_size)
-    with files.row_writer(files.normalized, NORMALIZED_SCHEMA) as out:
+    with files.batch_writer(files.normalized, NORMALIZED_SCHEMA) as out:
         for chunk in ordered_map(_normalize_range, task, ranges, workers=workers):
             offset = outcome.rows
             if chunk.batch.num_rows:

@@ -87,7 +87,7 @@ def resolve_referrals(
     task = _Task(files.normalized, duplicates, resolver, direction, drop_fields)
     groups = range(open_parquet(files.normalized).num_row_groups)
     outcome = ResolveOutcome()
-    with files.row_writer(files.resolved, RESOLVED_SCHEMA) as out:
+    with files.batch_writer(files.resolved, RESOLVED_SCHEMA) as out:
         for chunk in ordered_map(_resolve_row_group, task, groups, workers=workers):
             for batch in chunk.batches:
                 out.write_batch(batch)

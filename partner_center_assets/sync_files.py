@@ -86,32 +86,16 @@ def arrow_schema(dtypes: Mapping[str, str]) -> pa.Schema:
     return pa.schema([(name, _ARROW_TYPES[dtype]) for name, dtype in dtypes.items()])
 
 
-class RowWriter:
-    """Appends rows (tuples in schema order) to a Parquet file, one bounded batch at a time."""
+class BatchWriter:
+    """Appends record batches in the file's schema to a Parquet file, counting their rows."""
 
-    def __init__(self, writer: pq.ParquetWriter, schema: pa.Schema) -> None:
+    def __init__(self, writer: pq.ParquetWriter) -> None:
         self._writer = writer
-        self._schema = schema
-        self._rows: list[tuple[Any, ...]] = []
         self.count = 0
 
-    def append(self, row: tuple[Any, ...]) -> None:
-        self._rows.append(row)
-        if len(self._rows) >= ROWS_PER_BATCH:
-            self.flush()
-
     def write_batch(self, batch: pa.RecordBatch) -> None:
-        """Append a batch already in the file's schema (after any rows appended before it)."""
-        self.flush()
         self._writer.write_batch(batch)
         self.count += batch.num_rows
-
-    def flush(self) -> None:
-        if not self._rows:
-            return
-        self._writer.write_batch(rows_to_batch(self._rows, self._schema))
-        self.count += len(self._rows)
-        self._rows = []
 
 
 def rows_to_batch(rows: Sequence[tuple[Any, ...]], schema: pa.Schema) -> pa.RecordBatch:
@@ -236,14 +220,12 @@ class SyncFiles:
         return FetchSummary(**json.loads(self.fetch_summary.read_text(encoding="utf-8")))
 
     @contextmanager
-    def row_writer(self, path: Path, schema: pa.Schema) -> Iterator[RowWriter]:
+    def batch_writer(self, path: Path, schema: pa.Schema) -> Iterator[BatchWriter]:
         """Write ``path`` batch by batch; it replaces the previous file only when complete."""
         with self.writing(path) as temporary:
             writer = pq.ParquetWriter(temporary, schema, compression=INTERMEDIATE_COMPRESSION)
             try:
-                rows = RowWriter(writer, schema)
-                yield rows
-                rows.flush()
+                yield BatchWriter(writer)
             finally:
                 writer.close()
 
