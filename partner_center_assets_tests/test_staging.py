@@ -65,3 +65,16 @@ def test_a_frame_longer_than_a_chunk_stages_whole(database_url: str, monkeypatch
     rows = _staged(database_url, frame, {"n": "int", "text": "text"})
 
     assert rows == [(n, f"row {n}" if n % 4 else None) for n in range(10)]
+
+
+def test_rows_are_kept_by_fetch_seq_whatever_the_order_and_range_of_the_batch() -> None:
+    keep = staging.keep_fetch_seqs([5, 0, 3, 3])
+    batch = pa.record_batch({"fetch_seq": pa.array([7, 3, 0, 1, 5, 6, 2**40], pa.int64())})
+
+    assert keep(batch).to_pylist() == [False, True, True, False, True, False, False]
+
+
+def test_no_fetch_seq_keeps_no_row() -> None:
+    keep = staging.keep_fetch_seqs([])
+
+    assert keep(pa.record_batch({"fetch_seq": pa.array([0, 1], pa.int64())})).to_pylist() == [False, False]
