@@ -7,8 +7,8 @@ import gc
 import os
 import subprocess
 import sys
-from pathlib import Path
 
+from partner_center_assets.defs.dbt_hunter.project import DBT_WRAPPER
 from partner_center_assets.defs.dbt_hunter.resources import dbt_hunter_resource
 from partner_center_assets.heap import ARROW_POOL_VARIABLE, frozen_heap, loading_without_collection
 
@@ -88,9 +88,8 @@ def test_a_collector_turned_off_before_loading_stays_off() -> None:
 
 
 def test_the_dbt_builds_run_through_dbts_own_command_line() -> None:
-    wrapper = Path(sys.executable).parent / "partner-center-dbt"
-    ran = subprocess.run([str(wrapper), "--version"], capture_output=True, text=True, check=False)
+    ran = subprocess.run([str(DBT_WRAPPER), "--version"], capture_output=True, text=True, check=False)
 
-    assert dbt_hunter_resource().dbt_executable == str(wrapper)
+    assert dbt_hunter_resource().dbt_executable == str(DBT_WRAPPER)
     assert ran.returncode == 0
     assert "installed:" in ran.stdout

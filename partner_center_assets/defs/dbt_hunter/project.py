@@ -13,20 +13,22 @@ from dagster_dbt import DbtProject
 
 from partner_center_assets.dbt_target import DBT_HUNTER_DIR
 
+DBT_BESIDE_PYTHON = Path(sys.executable).parent / "dbt"
+DBT_WRAPPER = Path(sys.executable).parent / "partner-center-dbt"
+"""The console script of :mod:`partner_center_assets.dbt_command`, where this package is installed."""
+
 
 def dbt_executable() -> str:
     """The ``dbt`` installed beside this Python, so a non-activated virtualenv still finds it."""
-    beside_python = Path(sys.executable).parent / "dbt"
-    if beside_python.exists():
-        return str(beside_python)
+    if DBT_BESIDE_PYTHON.exists():
+        return str(DBT_BESIDE_PYTHON)
     return shutil.which("dbt") or "dbt"
 
 
 def dbt_build_command() -> str:
     """What runs dbt_hunter's builds: ``partner-center-dbt`` (dbt's command, loaded without the
     collector's passes, see :mod:`partner_center_assets.dbt_command`) beside this Python, else dbt."""
-    wrapper = Path(sys.executable).parent / "partner-center-dbt"
-    return str(wrapper) if wrapper.exists() else dbt_executable()
+    return str(DBT_WRAPPER) if DBT_WRAPPER.exists() else dbt_executable()
 
 
 def _dbt_first_on_path() -> None:

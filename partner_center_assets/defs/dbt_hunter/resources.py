@@ -1,6 +1,5 @@
 """The ``dbt`` resource that runs dbt_hunter."""
 
-import sys
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -9,7 +8,12 @@ import dagster as dg
 from dagster_dbt import DbtCliResource
 from packaging import version
 
-from partner_center_assets.defs.dbt_hunter.project import dbt_build_command, dbt_hunter_project
+from partner_center_assets.defs.dbt_hunter.project import (
+    DBT_BESIDE_PYTHON,
+    DBT_WRAPPER,
+    dbt_build_command,
+    dbt_hunter_project,
+)
 
 
 class DbtHunterCli(DbtCliResource):
@@ -24,8 +28,7 @@ class DbtHunterCli(DbtCliResource):
 
     @cached_property
     def _cli_version(self) -> version.Version:
-        beside_python = Path(sys.executable).parent
-        if Path(self.dbt_executable) in (beside_python / "dbt", beside_python / "partner-center-dbt"):
+        if Path(self.dbt_executable) in (DBT_BESIDE_PYTHON, DBT_WRAPPER):
             from dbt.version import __version__
 
             return version.parse(__version__)
