@@ -99,7 +99,7 @@ def copy_floor(database_url: str, resolved: Path) -> dict[str, Any]:
     from partner_center_assets.hunter_db.staging import copy_parquet
 
     engine = _migrated_engine(database_url)
-    now = datetime.now(UTC).isoformat()
+    now = datetime.now(UTC)
     with engine.begin() as conn:
         conn.exec_driver_sql("CREATE TABLE copy_floor (LIKE partner_center_referrals INCLUDING ALL)")
     started = time.perf_counter()

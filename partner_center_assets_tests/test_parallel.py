@@ -101,7 +101,7 @@ def test_workers_die_with_a_killed_sync_process(tmp_path: Path) -> None:
         from partner_center_assets.parallel import ordered_map
 
         def report_and_wait(_, task):
-            print(os.getpid(), flush=True)
+            os.write(1, f"{os.getpid()}\\n".encode())  # one write: two workers' lines never interleave
             time.sleep(120)
             return task
 

@@ -1,14 +1,15 @@
 """Set-based staging of a pandas frame into a temporary table, per database.
 
-PostgreSQL gets ``COPY … FROM STDIN`` into a ``TEMP … ON COMMIT DROP`` table; DuckDB reads the
-registered frame directly. Row-by-row inserts are never used: duckdb-engine's ``executemany``
-manages about 500 rows/s.
+PostgreSQL gets ``COPY … FROM STDIN`` into a ``TEMP … ON COMMIT DROP`` table, in COPY's binary
+format (:mod:`partner_center_assets.hunter_db.binary_copy`); DuckDB reads the registered frame
+directly. Row-by-row inserts are never used: duckdb-engine's ``executemany`` manages about 500
+rows/s.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from sqlalchemy.engine import Connection
 
+from partner_center_assets.hunter_db.binary_copy import binary_plan, column_types, encode
 from partner_center_assets.sync_files import open_parquet
 
 _PG_TYPES = {
@@ -27,6 +29,7 @@ _PG_TYPES = {
     "timestamp": "TIMESTAMPTZ",
     "bool": "BOOLEAN",
 }
+_PG_TYPNAMES = {"int": "int8", "float": "float8", "text": "text", "timestamp": "timestamptz", "bool": "bool"}
 _DUCK_TYPES = {
     "int": "BIGINT",
     "float": "DOUBLE",
@@ -45,8 +48,8 @@ _ARROW_TYPES = {
 }
 _CSV_OPTIONS = pacsv.WriteOptions(include_header=False)
 FRAME_CHUNK_ROWS = 25_000
-"""Rows of a frame turned into CSV at a time, not the whole frame in one buffer: the write step alone
-at 300,000 fetched referrals peaked at 448 MB so, against 459 MB (measured)."""
+"""Rows of a frame encoded at a time, not the whole frame in one buffer: the write step alone at
+300,000 fetched referrals peaked at 448 MB so, against 459 MB (measured, when frames went as CSV)."""
 
 
 def _csv(data: pa.Table | pa.RecordBatch) -> bytes:
@@ -57,15 +60,16 @@ def _csv(data: pa.Table | pa.RecordBatch) -> bytes:
     return buffer.getvalue()
 
 
-def _frame_as_csv(frame: pd.DataFrame, types: Mapping[str, str]) -> bytes:
-    """The frame's ``types`` columns as :func:`_csv`; None, NA, NaN and NaT are nulls.
+def _frame_as_batches(frame: pd.DataFrame, types: Mapping[str, str]) -> list[pa.RecordBatch]:
+    """The frame's ``types`` columns as Arrow arrays of :data:`_ARROW_TYPES`; None, NA, NaN and NaT
+    are nulls.
 
     Turning each cell into a Python value for ``write_row`` took longer than the database's work on
     the rows.
     """
-    return _csv(
-        pa.table({c: pa.array(frame[c], from_pandas=True).cast(_ARROW_TYPES[t]) for c, t in types.items()})
-    )
+    return pa.table(
+        {c: pa.array(frame[c], from_pandas=True).cast(_ARROW_TYPES[t]) for c, t in types.items()}
+    ).to_batches()
 
 
 def stage_frame(conn: Connection, name: str, frame: pd.DataFrame, types: dict[str, str]) -> None:
@@ -78,9 +82,16 @@ def stage_frame(conn: Connection, name: str, frame: pd.DataFrame, types: dict[st
         cursor = conn.connection.driver_connection.cursor()
         column_list = ", ".join(f'"{c}"' for c in columns)
         if len(frame):
-            with cursor.copy(f'COPY "{name}" ({column_list}) FROM STDIN (FORMAT csv)') as copy:
-                for start in range(0, len(frame), FRAME_CHUNK_ROWS):
-                    copy.write(_frame_as_csv(frame.iloc[start : start + FRAME_CHUNK_ROWS], types))
+            batches = (
+                batch
+                for start in range(0, len(frame), FRAME_CHUNK_ROWS)
+                for batch in _frame_as_batches(frame.iloc[start : start + FRAME_CHUNK_ROWS], types)
+            )
+            plan = {c: _ARROW_TYPES[t] for c, t in types.items()}
+            pg_types = {c: _PG_TYPNAMES[t] for c, t in types.items()}
+            with cursor.copy(f'COPY "{name}" ({column_list}) FROM STDIN (FORMAT binary)') as copy:
+                for chunk in encode(plan, pg_types, batches):
+                    copy.write(chunk)
         return
     if dialect == "duckdb":
         duck = conn.connection.driver_connection
@@ -163,33 +174,49 @@ def copy_parquet(
     columns: Sequence[str],
     *,
     keep: RowFilter | None = None,
-    constants: Mapping[str, str] | None = None,
+    constants: Mapping[str, object] | None = None,
     read: Sequence[str] = (),
 ) -> int:
     """``COPY`` the rows of a Parquet file into PostgreSQL table ``table``; returns the rows sent.
 
-    The file is read in bounded batches and written as CSV by Arrow, in C: a null is an empty field,
-    an empty string is ``""``, as ``COPY`` reads them. ``constants`` adds columns with one text value
-    for every row; ``read`` names further columns that ``keep`` needs.
+    The file is read in bounded batches and encoded in C: in COPY's binary format where every
+    column's type allows (:func:`~partner_center_assets.hunter_db.binary_copy.binary_plan`), else as
+    CSV written by Arrow (a null is an empty field, an empty string ``""``). ``constants`` adds
+    columns with one value (a ``str``, ``datetime``, number or bool) for every row; ``read`` names
+    further columns that ``keep`` needs.
     """
-    constants = dict(constants or {})
-    file_columns = [c for c in columns if c not in constants]
-    wanted = list(dict.fromkeys([*file_columns, *read]))
-    column_list = ", ".join(f'"{c}"' for c in columns)
-    cursor = conn.connection.driver_connection.cursor()
+    constants = {c: pa.scalar(v) for c, v in (constants or {}).items()}
+    parquet = open_parquet(path)
+    held = {c: constants[c].type if c in constants else parquet.schema_arrow.field(c).type for c in columns}
+    pg_types = column_types(conn, table)
+    plan = binary_plan(pg_types, held)
+    wanted = list(dict.fromkeys([*(c for c in columns if c not in constants), *read]))
     sent = 0
-    with cursor.copy(f'COPY "{table}" ({column_list}) FROM STDIN (FORMAT csv)') as copy:
-        for batch in open_parquet(path).iter_batches(batch_size=2_000, columns=wanted, use_threads=False):
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        nonlocal sent
+        for batch in parquet.iter_batches(batch_size=2_000, columns=wanted, use_threads=False):
             if keep is not None:
                 batch = batch.filter(keep(batch))
             if not batch.num_rows:
                 continue
             arrays = [
-                pa.array([constants[c]] * batch.num_rows, pa.string()) if c in constants else batch.column(c)
+                pa.repeat(constants[c], batch.num_rows) if c in constants else batch.column(c)
                 for c in columns
             ]
-            copy.write(_csv(pa.RecordBatch.from_arrays(arrays, names=list(columns))))
             sent += batch.num_rows
+            yield pa.RecordBatch.from_arrays(arrays, names=list(columns))
+
+    column_list = ", ".join(f'"{c}"' for c in columns)
+    cursor = conn.connection.driver_connection.cursor()
+    if plan is None:
+        with cursor.copy(f'COPY "{table}" ({column_list}) FROM STDIN (FORMAT csv)') as copy:
+            for batch in batches():
+                copy.write(_csv(batch))
+        return sent
+    with cursor.copy(f'COPY "{table}" ({column_list}) FROM STDIN (FORMAT binary)') as copy:
+        for chunk in encode(plan, pg_types, batches()):
+            copy.write(chunk)
     return sent
 
 

@@ -342,7 +342,7 @@ def _merge_referrals(conn: Connection, outcome: SyncOutcome, now: datetime, reso
         resolved,
         (*REFERRAL_COLUMNS, "first_synced_at", "last_synced_at"),
         keep=keep_fetch_seqs(new_seqs),
-        constants={"first_synced_at": now.isoformat(), "last_synced_at": now.isoformat()},
+        constants={"first_synced_at": now, "last_synced_at": now},
         read=["fetch_seq"],
     )
     if copied != len(new_seqs):
