@@ -9,16 +9,16 @@ calling process, through the same functions.
 
 from __future__ import annotations
 
-import ctypes
 import multiprocessing
 import os
-import signal
 import sys
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
+
+from partner_center_assets.parent_death import die_with_parent
 
 Context = TypeVar("Context")
 Task = TypeVar("Task")
@@ -27,8 +27,6 @@ Result = TypeVar("Result")
 IN_FLIGHT_PER_WORKER = 2
 """Tasks handed out ahead per worker: enough to keep every worker busy, few enough that the results
 waiting to be written stay a handful of chunks."""
-
-_PR_SET_PDEATHSIG = 1
 
 _inherited: tuple[Callable[[Any, Any], Any], Any] | None = None
 """The function and context of the running :func:`ordered_map`, inherited by its forked workers."""
@@ -115,7 +113,4 @@ def _die_with_parent(parent: int) -> None:
     Workers wait on a queue whose writing end they hold themselves, so they would otherwise wait
     forever for tasks from a parent that is gone.
     """
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:
-        os._exit(1)
+    die_with_parent(parent)

@@ -22,6 +22,7 @@ from dagster_dbt import DbtCliResource
 from dagster_dbt.core import resource as dagster_dbt_resource
 from packaging import version
 
+from partner_center_assets.dbt_parse_ahead import parsing_ahead
 from partner_center_assets.dbt_target import (
     DUCKDB_PATH_VAR,
     PG_DBNAME_VAR,
@@ -38,6 +39,7 @@ from partner_center_assets.dbt_target import (
     remove_build_target,
 )
 from partner_center_assets.defs.dbt_hunter.assets import DBT_HUNTER_GROUP, dbt_hunter_assets
+from partner_center_assets.defs.dbt_hunter.project import dbt_build_command
 from partner_center_assets.defs.dbt_hunter.resources import dbt_hunter_resource
 from partner_center_assets.hunter_db import schema
 from partner_center_assets.hunter_db.engine import create_hunter_engine
@@ -432,6 +434,22 @@ def resynced(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
 CLOSED_AT = "2026-03-09T14:30:00+00:00"
 
 
+@pytest.fixture(scope="module", params=["duckdb", "postgres"])
+def parsed_ahead(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
+    """The first build on a database whose parse was made ahead, as the write step makes it."""
+    with _scratch_database(request, tmp_path_factory) as url:
+        engine = create_hunter_engine(url)
+        upgrade(engine)
+        _seed(engine)
+        with parsing_ahead(url, dbt_build_command()) as parse:
+            assert parse.process is not None
+            parse.process.wait(timeout=180)
+        engine.dispose()
+        assert parse.adopted
+        yield Built(result=_materialize_dbt_hunter(url), engine=engine)
+        engine.dispose()
+
+
 def test_referral_status_history_keeps_every_status_a_referral_went_through(resynced: Built) -> None:
     rows = resynced.rows(
         "select referral_id, status, substatus, dbt_valid_from, dbt_valid_to "
@@ -516,6 +534,15 @@ def test_builds_on_one_database_share_a_dbt_folder_and_the_second_reuses_the_par
     assert len(invocations) == 2
     assert "UnableToPartialParse" not in invocations[-1]
     assert "CommandCompleted" in invocations[-1]
+
+
+def test_the_first_build_after_a_parse_made_ahead_skips_the_full_parse(parsed_ahead: Built) -> None:
+    invocations = list(_dbt_invocations(parsed_ahead).values())
+
+    assert parsed_ahead.result.success
+    assert len(invocations) == 1
+    assert "UnableToPartialParse" not in invocations[0]
+    assert "CommandCompleted" in invocations[0]
 
 
 def test_the_dbt_folder_is_named_by_a_hash_never_by_the_database_or_password() -> None:

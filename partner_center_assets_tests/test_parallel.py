@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from partner_center_assets.parallel import IN_FLIGHT_PER_WORKER, WorkerDied, can_fork, ordered_map
+from partner_center_assets_tests.processes import still_running_after
 
 needs_fork = pytest.mark.skipif(not can_fork(), reason="workers are forked on Linux only")
 
@@ -115,19 +116,7 @@ def test_workers_die_with_a_killed_sync_process(tmp_path: Path) -> None:
         workers = {int(parent.stdout.readline()), int(parent.stdout.readline())}
         os.kill(parent.pid, signal.SIGKILL)
         parent.wait(timeout=10)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and any(_alive(pid) for pid in workers):
-            time.sleep(0.05)
 
-        assert not [pid for pid in workers if _alive(pid)]
+        assert still_running_after(workers) == []
     finally:
         parent.kill()
-
-
-def _alive(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie, waiting for init to reap it, counts as gone)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state != "Z"

@@ -8,6 +8,9 @@ import dagster as dg
 from partner_center_assets.client import PartnerCenterClient, StreamStats, TokenProvider, build_referral_query
 from partner_center_assets.client.auth import REFRESH_TOKEN_IDLE_LIMIT_DAYS
 from partner_center_assets.client.read_ahead import read_ahead
+from partner_center_assets.dbt_parse_ahead import parsing_ahead
+from partner_center_assets.dbt_target import database_url_from_env
+from partner_center_assets.defs.dbt_hunter.project import dbt_build_command
 from partner_center_assets.defs.partner_center import previews
 from partner_center_assets.defs.partner_center.events import FETCHED, SUMMARY, log_event, log_referral_events
 from partner_center_assets.defs.partner_center.resources import HunterDatabase, PartnerCenter, SyncStorage
@@ -351,8 +354,9 @@ def hunter_tables(context: dg.AssetExecutionContext, hunter_db: HunterDatabase, 
     clock = time.monotonic()
     engine = hunter_db.engine()
     hunter_db.ensure_schema()
-    with frozen_heap():
+    with parsing_ahead(database_url_from_env(), dbt_build_command()) as parse, frozen_heap():
         outcome, summary = write_resolved_referrals(engine, sync_storage.files(), context.run.run_id)
+    context.log.debug(f"dbt parse made during the write: {parse.outcome}")
     log_referral_events(context.log, outcome.actions, outcome.skips)
     if watermark_ahead(outcome.watermark, datetime.now(UTC)):
         context.log.warning(
