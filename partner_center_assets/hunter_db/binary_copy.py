@@ -7,9 +7,10 @@ new referrals of a 100,000 sync, COPY'd into an empty ``partner_center_referrals
 5.3 to 5.4 s of CPU against 7.4 to 8.6 s as CSV, and this process 0.8 to 1.0 s against 2.0 to
 2.5 s (three alternating runs each, measured).
 
-A column goes binary only where its PostgreSQL type is one of :data:`ARROW_TYPES` and the Arrow
-column already has that type, or one it widens or narrows to losslessly checked; anything else (a
-``numeric`` column of a table Hunter created itself, say) keeps the whole copy in CSV.
+A copy goes binary only when every column's PostgreSQL type is one of :data:`ARROW_TYPES` and its
+Arrow column has the type sent for it, or one that a checked Arrow cast turns into it without
+reinterpreting a value; anything else (a ``numeric`` column of a table Hunter created itself, say)
+keeps the whole copy in CSV.
 """
 
 from __future__ import annotations

@@ -179,11 +179,11 @@ def copy_parquet(
 ) -> int:
     """``COPY`` the rows of a Parquet file into PostgreSQL table ``table``; returns the rows sent.
 
-    The file is read in bounded batches and encoded in C: in COPY's binary format where every
-    column's type allows (:func:`~partner_center_assets.hunter_db.binary_copy.binary_plan`), else as
-    CSV written by Arrow (a null is an empty field, an empty string ``""``). ``constants`` adds
-    columns with one value (a ``str``, ``datetime``, number or bool) for every row; ``read`` names
-    further columns that ``keep`` needs.
+    The file is read in bounded batches and encoded outside Python: in COPY's binary format where
+    every column's type allows (:func:`~partner_center_assets.hunter_db.binary_copy.binary_plan`),
+    else as CSV written by Arrow (a null is an empty field, an empty string ``""``). ``constants``
+    adds columns with one value (a ``str``, ``datetime``, number or bool) for every row; ``read``
+    names further columns that ``keep`` needs.
     """
     constants = {c: pa.scalar(v) for c, v in (constants or {}).items()}
     parquet = open_parquet(path)
