@@ -64,21 +64,22 @@ def parsing_ahead(database_url: str, dbt_command: str) -> Iterator[ParseAhead]:
     if (build_dir / PARSE_FILE).exists():
         yield result
         return
-    result.scratch = Path(tempfile.mkdtemp(prefix="dbt-hunter-parse-"))
     try:
+        result.scratch = Path(tempfile.mkdtemp(prefix="dbt-hunter-parse-"))
         result.process = _start(dbt_command, profile_env, result.scratch)
     except OSError as exc:
         result.outcome = f"not possible: {dbt_command} could not be started ({exc.strerror})"
     try:
         yield result
-        if result.process is not None:
+        if result.process is not None and result.scratch is not None:
             result.outcome = _finish(result.process, result.scratch / PARSE_FILE, build_dir)
     finally:
         if result.process is not None:
             if result.process.poll() is None:
                 result.process.kill()
             result.process.wait()
-        shutil.rmtree(result.scratch, ignore_errors=True)
+        if result.scratch is not None:
+            shutil.rmtree(result.scratch, ignore_errors=True)
 
 
 def _start(dbt_command: str, profile_env: dict[str, str], scratch: Path) -> subprocess.Popen[bytes]:

@@ -15,7 +15,7 @@ keeps the whole copy in CSV.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 
 import pyarrow as pa
 from pgpq import ArrowToPostgresBinaryEncoder
@@ -105,8 +105,8 @@ def encode(
 
 
 def _cast(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
-    arrays: Sequence[pa.Array] = [
+    arrays = [
         column if column.type == field.type else column.cast(field.type)
         for column, field in zip(batch.columns, schema, strict=True)
     ]
-    return pa.RecordBatch.from_arrays(list(arrays), schema=schema)
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)

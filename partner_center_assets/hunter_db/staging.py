@@ -9,7 +9,7 @@ rows/s.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -79,8 +79,6 @@ def stage_frame(conn: Connection, name: str, frame: pd.DataFrame, types: dict[st
     if dialect == "postgresql":
         ddl = ", ".join(f'"{c}" {_PG_TYPES[t]}' for c, t in types.items())
         conn.exec_driver_sql(f'CREATE TEMP TABLE "{name}" ({ddl}) ON COMMIT DROP')
-        cursor = conn.connection.driver_connection.cursor()
-        column_list = ", ".join(f'"{c}"' for c in columns)
         if len(frame):
             batches = (
                 batch
@@ -89,9 +87,7 @@ def stage_frame(conn: Connection, name: str, frame: pd.DataFrame, types: dict[st
             )
             plan = {c: _ARROW_TYPES[t] for c, t in types.items()}
             pg_types = {c: _PG_TYPNAMES[t] for c, t in types.items()}
-            with cursor.copy(f'COPY "{name}" ({column_list}) FROM STDIN (FORMAT binary)') as copy:
-                for chunk in encode(plan, pg_types, batches):
-                    copy.write(chunk)
+            _copy_in(conn, name, columns, "binary", encode(plan, pg_types, batches))
         return
     if dialect == "duckdb":
         duck = conn.connection.driver_connection
@@ -207,17 +203,20 @@ def copy_parquet(
             sent += batch.num_rows
             yield pa.RecordBatch.from_arrays(arrays, names=list(columns))
 
+    if plan is None:
+        _copy_in(conn, table, columns, "csv", (_csv(batch) for batch in batches()))
+    else:
+        _copy_in(conn, table, columns, "binary", encode(plan, pg_types, batches()))
+    return sent
+
+
+def _copy_in(conn: Connection, table: str, columns: Sequence[str], fmt: str, chunks: Iterable[bytes]) -> None:
+    """``COPY table (columns) FROM STDIN`` in format ``fmt``, sent chunk by chunk."""
     column_list = ", ".join(f'"{c}"' for c in columns)
     cursor = conn.connection.driver_connection.cursor()
-    if plan is None:
-        with cursor.copy(f'COPY "{table}" ({column_list}) FROM STDIN (FORMAT csv)') as copy:
-            for batch in batches():
-                copy.write(_csv(batch))
-        return sent
-    with cursor.copy(f'COPY "{table}" ({column_list}) FROM STDIN (FORMAT binary)') as copy:
-        for chunk in encode(plan, pg_types, batches()):
+    with cursor.copy(f'COPY "{table}" ({column_list}) FROM STDIN (FORMAT {fmt})') as copy:
+        for chunk in chunks:
             copy.write(chunk)
-    return sent
 
 
 def drop_staged(conn: Connection, name: str) -> None:
