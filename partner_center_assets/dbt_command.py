@@ -3,25 +3,59 @@
 dagster-dbt starts dbt as a process of its own for every build. dbt's imports and its parse of the
 project make most of that process's objects, and the collector's full passes over them took
 0.47 s of one 100,000-referral build (five passes, measured with ``gc.callbacks``). Everything else
-is dbt's ``dbt`` command as installed.
+is dbt's ``dbt`` command as installed, run here or, when a warm dbt process is waiting for it, in
+that process (:mod:`partner_center_assets.dbt_warm`).
 """
 
 import os
+import socket
 import sys
+from collections.abc import Callable
+from pathlib import Path
 
 from partner_center_assets.heap import loading_without_collection
 from partner_center_assets.parent_death import die_with_parent
 
 PARENT_VARIABLE = "PARTNER_CENTER_DBT_PARENT"
-"""When set (to the starting process's pid), this dbt dies with that process: the parse made ahead
-of a build (:mod:`partner_center_assets.dbt_parse_ahead`) is of no use once the sync is gone."""
+"""When set (to the starting process's pid), this dbt dies with that process: a warm dbt process
+(:mod:`partner_center_assets.dbt_ahead`) is of no use once the sync is gone."""
 
 
 def main() -> None:
+    from partner_center_assets import dbt_warm
+
     parent = os.environ.get(PARENT_VARIABLE, "")
     if parent.isdigit():
         die_with_parent(int(parent))
+    sys.argv[0] = sys.argv[0].removesuffix(".exe")
+    if (listening := os.environ.pop(dbt_warm.SERVE_VARIABLE, "")).isdigit():
+        listener = socket.socket(fileno=int(listening))
+        parse_into = os.environ.pop(dbt_warm.PARSE_VARIABLE, "")
+        sys.exit(dbt_warm.serve(listener, lambda: _warm_up(listener, parse_into)))
+    if warm_at := os.environ.get(dbt_warm.WARM_VARIABLE, ""):
+        status = dbt_warm.run_warm(warm_at, sys.argv)
+        if status is not None:
+            sys.exit(status)
+    sys.exit(_load_cli()())
+
+
+def _warm_up(listener: socket.socket, parse_into: str) -> Callable[[], object]:
+    """Load dbt in a warm process, and parse the project ahead when asked to."""
+    from partner_center_assets import dbt_warm
+
+    cli = _load_cli()
+    if parse_into:
+        from partner_center_assets.dbt_ahead import parse_into as parse
+
+        try:
+            outcome = parse(Path(parse_into))
+        except Exception as exc:  # the build parses for itself then
+            outcome = f"failed: {type(exc).__name__}"
+        dbt_warm.write_parse_outcome(listener, outcome)
+    return cli
+
+
+def _load_cli() -> Callable[[], object]:
     with loading_without_collection():
         from dbt.cli.main import cli
-    sys.argv[0] = sys.argv[0].removesuffix(".exe")
-    sys.exit(cli())
+    return cli

@@ -92,3 +92,11 @@ def test_a_run_config_of_ones_own_keeps_the_events_on_stdout(hunter_url: str, tm
     assert result.returncode == 0, result.stderr[-3000:]
     assert any(json.loads(line)["event"] == SUMMARY for line in lines)
     assert '"event"' not in result.stderr
+
+
+def test_the_dbt_build_runs_in_the_dbt_process_the_fetch_started(hunter_url: str) -> None:
+    result = dagster_job_execute()
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    expected = "dbt ran in the warm process started by the fetch: yes; its parse made ahead: adopted"
+    assert expected in result.stderr

@@ -22,7 +22,7 @@ from dagster_dbt import DbtCliResource
 from dagster_dbt.core import resource as dagster_dbt_resource
 from packaging import version
 
-from partner_center_assets.dbt_parse_ahead import parsing_ahead
+from partner_center_assets.dbt_ahead import start_ahead
 from partner_center_assets.dbt_target import (
     DUCKDB_PATH_VAR,
     PG_DBNAME_VAR,
@@ -434,19 +434,26 @@ def resynced(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
 CLOSED_AT = "2026-03-09T14:30:00+00:00"
 
 
+@dataclass
+class BuiltWarm(Built):
+    """A build run by a warm dbt process, and that process's pid."""
+
+    warm_pid: int
+
+
 @pytest.fixture(scope="module", params=["duckdb", "postgres"])
-def parsed_ahead(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
-    """The first build on a database whose parse was made ahead, as the write step makes it."""
+def built_warm(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[BuiltWarm]:
+    """The first build on a database, by a warm dbt process that parsed ahead, as a sync's fetch starts it."""
     with _scratch_database(request, tmp_path_factory) as url:
         engine = create_hunter_engine(url)
         upgrade(engine)
         _seed(engine)
-        with parsing_ahead(url, dbt_build_command()) as parse:
-            assert parse.process is not None
-            parse.process.wait(timeout=180)
         engine.dispose()
-        assert parse.adopted
-        yield Built(result=_materialize_dbt_hunter(url), engine=engine)
+        warm = start_ahead(url, dbt_build_command())
+        assert warm is not None
+        yield BuiltWarm(result=_materialize_dbt_hunter(url), engine=engine, warm_pid=warm.process.pid)
         engine.dispose()
 
 
@@ -536,13 +543,20 @@ def test_builds_on_one_database_share_a_dbt_folder_and_the_second_reuses_the_par
     assert "CommandCompleted" in invocations[-1]
 
 
-def test_the_first_build_after_a_parse_made_ahead_skips_the_full_parse(parsed_ahead: Built) -> None:
-    invocations = list(_dbt_invocations(parsed_ahead).values())
+def test_the_first_build_after_a_parse_made_ahead_skips_the_full_parse(built_warm: BuiltWarm) -> None:
+    invocations = list(_dbt_invocations(built_warm).values())
 
-    assert parsed_ahead.result.success
+    assert built_warm.result.success
     assert len(invocations) == 1
     assert "UnableToPartialParse" not in invocations[0]
     assert "CommandCompleted" in invocations[0]
+
+
+def test_a_build_started_warm_runs_in_the_warm_process(built_warm: BuiltWarm) -> None:
+    pids = {entry["info"]["pid"] for entry in _dbt_log(built_warm)}
+
+    assert built_warm.result.success
+    assert pids == {built_warm.warm_pid}
 
 
 def test_the_dbt_folder_is_named_by_a_hash_never_by_the_database_or_password() -> None:

@@ -17,6 +17,7 @@ import dagster as dg
 import sqlalchemy as sa
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
+from partner_center_assets import dbt_warm
 from partner_center_assets.dbt_target import (
     DUCKDB_TARGET,
     POSTGRES_TARGET,
@@ -96,9 +97,23 @@ def dbt_hunter_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource) ->
     url = database_url_from_env()
     target, env = dbt_target_env(url)
     context.log.info("Running dbt_hunter on the %s target", target)
-    with models_build_lock(url), _profile_environment(env):
-        invocation = dbt.cli(["build"], context=context, target_path=build_target_path(target, env))
-        yield from _with_dbt_output_on_stderr(invocation.stream())
+    warm = dbt_warm.take(env)
+    try:
+        with models_build_lock(url), _profile_environment(_with_warm(env, warm)):
+            invocation = dbt.cli(["build"], context=context, target_path=build_target_path(target, env))
+            yield from _with_dbt_output_on_stderr(invocation.stream())
+    finally:
+        if warm is not None:
+            served, parse = warm.close()
+            context.log.debug(
+                f"dbt ran in the warm process started by the fetch: {'yes' if served else 'no'}; "
+                f"its parse made ahead: {parse or 'none (the build folder had a saved parse)'}"
+            )
+
+
+def _with_warm(env: dict[str, str], warm: dbt_warm.WarmDbt | None) -> dict[str, str]:
+    """The profile environment, and the socket of the warm dbt process when there is one."""
+    return {**env, dbt_warm.WARM_VARIABLE: warm.socket_path} if warm is not None else env
 
 
 def _with_dbt_output_on_stderr(events: Iterable[Any]) -> Iterator[Any]:

@@ -5,11 +5,13 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
+from partner_center_assets import dbt_warm
 from partner_center_assets.client import PartnerCenterClient, StreamStats, TokenProvider, build_referral_query
 from partner_center_assets.client.auth import REFRESH_TOKEN_IDLE_LIMIT_DAYS
 from partner_center_assets.client.read_ahead import read_ahead
-from partner_center_assets.dbt_parse_ahead import parsing_ahead
+from partner_center_assets.dbt_ahead import start_ahead
 from partner_center_assets.dbt_target import database_url_from_env
+from partner_center_assets.defs.dbt_hunter.assets import dbt_hunter_assets
 from partner_center_assets.defs.dbt_hunter.project import dbt_build_command
 from partner_center_assets.defs.partner_center import previews
 from partner_center_assets.defs.partner_center.events import FETCHED, SUMMARY, log_event, log_referral_events
@@ -48,6 +50,15 @@ PIPELINE_ASSETS: tuple[str, ...] = (
     *HUNTER_TABLES,
 )
 """Every asset of the Partner Center group, upstream first (the dbt models come after)."""
+
+
+def _start_dbt_ahead(context: dg.AssetExecutionContext) -> None:
+    """When this run builds the dbt models, have dbt loaded (and the project parsed) for that build
+    while the sync fetches and writes (:mod:`partner_center_assets.dbt_ahead`)."""
+    steps = context.run.step_keys_to_execute
+    planned = steps if steps is not None else [node.name for node in context.job_def.nodes]
+    if dbt_hunter_assets.op.name in planned:
+        start_ahead(database_url_from_env(), dbt_build_command())
 
 
 class FetchConfig(dg.Config):
@@ -112,6 +123,7 @@ def raw_referral_pages(
     sync_storage: SyncStorage,
 ) -> dg.MaterializeResult:
     started = datetime.now(UTC)
+    _start_dbt_ahead(context)
     hunter_db.ensure_schema()
     with hunter_db.engine().connect() as conn:
         watermark = stored_watermark(conn)
@@ -177,6 +189,7 @@ def raw_referral_pages(
                 summary.throttled_seconds += stats.throttled_seconds
                 summary.max_pages_reached = summary.max_pages_reached or stats.max_pages_reached
     except Exception as exc:
+        dbt_warm.discard()
         record_failed_run(
             hunter_db.engine(),
             SyncRunInfo(run_id=context.run.run_id, started_at=started, pages=fetched_pages),
@@ -354,9 +367,8 @@ def hunter_tables(context: dg.AssetExecutionContext, hunter_db: HunterDatabase, 
     clock = time.monotonic()
     engine = hunter_db.engine()
     hunter_db.ensure_schema()
-    with parsing_ahead(database_url_from_env(), dbt_build_command()) as parse, frozen_heap():
+    with frozen_heap():
         outcome, summary = write_resolved_referrals(engine, sync_storage.files(), context.run.run_id)
-    context.log.debug(f"dbt parse made during the write: {parse.outcome}")
     log_referral_events(context.log, outcome.actions, outcome.skips)
     if watermark_ahead(outcome.watermark, datetime.now(UTC)):
         context.log.warning(
