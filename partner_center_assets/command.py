@@ -5,10 +5,28 @@ The commands live in :mod:`partner_center_assets.cli`; this module only loads th
 heavy import.
 """
 
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
 from partner_center_assets.heap import loading_without_collection
 
 
 def main() -> None:
     with loading_without_collection():
+        if _builds_models(sys.argv[1:]):
+            from partner_center_assets.dbt_ahead import start_ahead_of_sync
+
+            start_ahead_of_sync()
         from partner_center_assets.cli import main as cli
     cli()
+
+
+def _builds_models(args: Sequence[str]) -> bool:
+    """Whether this command runs the daily job, dbt build included (``sync``, not a dry run).
+
+    Such a command starts dbt's warm process (:mod:`partner_center_assets.dbt_ahead`) before it
+    loads Dagster, so that dbt loads on the other CPU meanwhile.
+    """
+    return bool(args) and args[0] == "sync" and not {"--dry-run", "-h", "--help"} & set(args[1:])

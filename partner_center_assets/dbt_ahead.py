@@ -6,7 +6,8 @@ on before it parses the whole project too: dbt keeps its saved parse (``partial_
 per profile, and the profile names the database. That parse took 2.3 of the 6.5 s dbt reported for
 one such build at 100,000 referrals.
 
-When a run is going to build the models, its fetch step starts a warm dbt process
+When a run is going to build the models, ``partner-center sync`` or else the run's fetch step
+starts a warm dbt process
 (:mod:`partner_center_assets.dbt_warm`), which loads dbt while the sync pages through the API
 (mostly waiting on the network and on one CPU), parses the project into a scratch folder when the
 database's build folder (:func:`~partner_center_assets.dbt_target.build_target_path`) has no saved
@@ -26,14 +27,20 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from partner_center_assets import dbt_warm
-from partner_center_assets.dbt_target import DBT_HUNTER_DIR, build_target_path, dbt_target_env
+from partner_center_assets.dbt_command import dbt_build_command
+from partner_center_assets.dbt_target import (
+    DBT_HUNTER_DIR,
+    build_target_path,
+    database_url_from_env,
+    dbt_target_env,
+)
 
 PARSE_FILE = "partial_parse.msgpack"
 WARM_COMMAND = "partner-center-dbt"
 """Only this dbt command (:mod:`partner_center_assets.dbt_command`) can be warm."""
 
 
-def start_ahead(database_url: str, dbt_command: str) -> dbt_warm.WarmDbt | None:
+def start_ahead(database_url: str, dbt_command: str, *, started_by: str) -> dbt_warm.WarmDbt | None:
     """Start a warm dbt process for the build on ``database_url``, parsing ahead when the database's
     build folder has no saved parse. None when it cannot help (another dbt command, a URL dbt_hunter
     does not build on, a process that cannot start)."""
@@ -45,7 +52,13 @@ def start_ahead(database_url: str, dbt_command: str) -> dbt_warm.WarmDbt | None:
         return None  # the build says why
     build_dir = build_target_path(target, profile_env)
     parse_into = None if (build_dir / PARSE_FILE).exists() else build_dir
-    return dbt_warm.start(dbt_command, profile_env, parse_into=parse_into)
+    return dbt_warm.start(dbt_command, profile_env, parse_into=parse_into, started_by=started_by)
+
+
+def start_ahead_of_sync() -> dbt_warm.WarmDbt | None:
+    """:func:`start_ahead` for the database the sync about to start writes (its fetch step then
+    finds the process running)."""
+    return start_ahead(database_url_from_env(), dbt_build_command(), started_by="partner-center sync")
 
 
 def parse_into(build_dir: Path) -> str:

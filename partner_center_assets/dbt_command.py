@@ -8,6 +8,7 @@ that process (:mod:`partner_center_assets.dbt_warm`).
 """
 
 import os
+import shutil
 import socket
 import sys
 from collections.abc import Callable
@@ -19,6 +20,23 @@ from partner_center_assets.parent_death import die_with_parent
 PARENT_VARIABLE = "PARTNER_CENTER_DBT_PARENT"
 """When set (to the starting process's pid), this dbt dies with that process: a warm dbt process
 (:mod:`partner_center_assets.dbt_ahead`) is of no use once the sync is gone."""
+
+DBT_BESIDE_PYTHON = Path(sys.executable).parent / "dbt"
+DBT_WRAPPER = Path(sys.executable).parent / "partner-center-dbt"
+"""The console script of :mod:`partner_center_assets.dbt_command`, where this package is installed."""
+
+
+def dbt_executable() -> str:
+    """The ``dbt`` installed beside this Python, so a non-activated virtualenv still finds it."""
+    if DBT_BESIDE_PYTHON.exists():
+        return str(DBT_BESIDE_PYTHON)
+    return shutil.which("dbt") or "dbt"
+
+
+def dbt_build_command() -> str:
+    """What runs dbt_hunter's builds: ``partner-center-dbt`` (dbt's command, loaded without the
+    collector's passes, see :mod:`partner_center_assets.dbt_command`) beside this Python, else dbt."""
+    return str(DBT_WRAPPER) if DBT_WRAPPER.exists() else dbt_executable()
 
 
 def main() -> None:

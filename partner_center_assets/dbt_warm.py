@@ -238,12 +238,23 @@ class WarmDbt:
     profile_env: dict[str, str]
     process: subprocess.Popen[bytes]
     folder: Path
+    started_by: str = "this process"
+    """What started it, for the sync's log."""
     started_for: int = field(default_factory=os.getpid)
     _closed: tuple[bool, str | None] = (False, None)
 
     @property
     def socket_path(self) -> str:
         return str(self.folder / SOCKET_NAME)
+
+    def waiting_for(self, profile_env: dict[str, str]) -> bool:
+        """Whether this process, started by this one, still waits to run a build with ``profile_env``."""
+        return (
+            self.profile_env == profile_env
+            and self.started_for == os.getpid()
+            and self.process.poll() is None
+            and not (self.folder / SERVED_MARK).exists()
+        )
 
     def close(self) -> tuple[bool, str | None]:
         """Stop the process unless it has ended and remove its folder: whether it took a command,
@@ -270,9 +281,20 @@ _warm: WarmDbt | None = None
 _lock = threading.Lock()
 
 
-def start(dbt_command: str, profile_env: dict[str, str], *, parse_into: Path | None = None) -> WarmDbt | None:
+def start(
+    dbt_command: str,
+    profile_env: dict[str, str],
+    *,
+    parse_into: Path | None = None,
+    started_by: str = "this process",
+) -> WarmDbt | None:
     """Start a warm process for builds with ``profile_env`` (parsing ahead into ``parse_into``),
-    in place of one this process holds. None when it cannot start."""
+    in place of one this process holds for another environment or that has ended; one still waiting
+    for these builds is kept. None when it cannot start."""
+    with _lock:
+        current = _warm
+    if current is not None and current.waiting_for(profile_env):
+        return current
     discard()
     folder = Path(tempfile.mkdtemp(prefix="dbt-hunter-warm-"))
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -301,7 +323,7 @@ def start(dbt_command: str, profile_env: dict[str, str], *, parse_into: Path | N
         return None
     finally:
         listener.close()
-    warm = WarmDbt(dict(profile_env), process, folder)
+    warm = WarmDbt(dict(profile_env), process, folder, started_by)
     global _warm
     with _lock:
         _warm = warm
@@ -324,7 +346,7 @@ def take(profile_env: dict[str, str]) -> WarmDbt | None:
         warm, _warm = _warm, None
     if warm is None:
         return None
-    if warm.profile_env != profile_env or warm.started_for != os.getpid() or warm.process.poll() is not None:
+    if not warm.waiting_for(profile_env):
         warm.close()
         return None
     return warm

@@ -19,6 +19,7 @@ from click.testing import CliRunner, Result
 
 from partner_center_assets.cli import main
 from partner_center_assets.cli.runtime import DRY_RUN_TAG
+from partner_center_assets.command import _builds_models
 from partner_center_assets.emulator import Emulator
 from partner_center_assets.hunter_db import migrate
 from partner_center_assets.ingest.reasons import SKIP_REASONS
@@ -255,3 +256,41 @@ def test_sync_with_a_setting_no_run_can_start_with_prints_one_line_naming_it(
     assert len(lines) == 1 and lines[0].startswith("FAILED configuration: ")
     assert message in lines[0]
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_a_sync_builds_the_models_in_the_dbt_process_it_started_before_loading_dagster(
+    on_emulator: Emulator, hunter_url: str, tmp_path: Path
+) -> None:
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "partner-center"), "sync"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        (run,) = instance.get_runs(limit=1)
+        messages = [entry.user_message for entry in instance.all_logs(run.run_id)]
+    assert result.returncode == 0, result.stderr[-3000:]
+    expected = (
+        "dbt ran in the warm process started by partner-center sync: yes; its parse made ahead: adopted"
+    )
+    assert expected in messages
+
+
+@pytest.mark.parametrize(
+    ("args", "starts"),
+    [
+        (["sync"], True),
+        (["sync", "--full-refresh"], True),
+        (["sync", "--dry-run"], False),
+        (["sync", "--help"], False),
+        (["demo"], False),
+        ([], False),
+    ],
+)
+def test_only_a_sync_that_builds_the_models_starts_dbt_before_loading_dagster(
+    args: list[str], starts: bool
+) -> None:
+    assert _builds_models(args) is starts

@@ -19,8 +19,8 @@ import pytest
 
 from partner_center_assets import dbt_warm
 from partner_center_assets.dbt_ahead import PARSE_FILE, start_ahead
+from partner_center_assets.dbt_command import dbt_build_command
 from partner_center_assets.dbt_target import build_target_path, dbt_target_env, remove_build_target
-from partner_center_assets.defs.dbt_hunter.project import dbt_build_command
 from partner_center_assets_tests.processes import still_running_after
 
 
@@ -46,7 +46,7 @@ def _as_the_build_runs_it(warm: dbt_warm.WarmDbt, *args: str) -> subprocess.Comp
 
 
 def test_a_warm_process_parses_ahead_into_a_build_folder_without_a_saved_parse(database_url: str) -> None:
-    warm = start_ahead(database_url, dbt_build_command())
+    warm = start_ahead(database_url, dbt_build_command(), started_by="a test")
     assert warm is not None
 
     ran = _as_the_build_runs_it(warm, "--version")  # answered once the parse is done
@@ -61,7 +61,7 @@ def test_no_parse_is_made_when_the_build_folder_has_a_saved_parse(database_url: 
     build_dir = _build_dir(database_url)
     build_dir.mkdir(parents=True)
     (build_dir / PARSE_FILE).write_bytes(b"saved by an earlier build")
-    warm = start_ahead(database_url, dbt_build_command())
+    warm = start_ahead(database_url, dbt_build_command(), started_by="a test")
     assert warm is not None
 
     ran = _as_the_build_runs_it(warm, "--version")
@@ -72,7 +72,7 @@ def test_no_parse_is_made_when_the_build_folder_has_a_saved_parse(database_url: 
 
 
 def test_the_command_runs_in_the_warm_process_with_the_callers_streams_and_status(database_url: str) -> None:
-    warm = start_ahead(database_url, dbt_build_command())
+    warm = start_ahead(database_url, dbt_build_command(), started_by="a test")
     assert warm is not None
     cold = subprocess.run(
         [dbt_build_command(), "--no-such-option"], capture_output=True, text=True, timeout=180, check=False
@@ -193,15 +193,27 @@ def test_a_warm_process_leaves_after_waiting_idle(tmp_path: Path) -> None:
 
 
 def test_only_partner_center_dbt_can_be_warm(database_url: str) -> None:
-    assert start_ahead(database_url, "dbt") is None
+    assert start_ahead(database_url, "dbt", started_by="a test") is None
 
 
 def test_a_url_dbt_cannot_build_on_starts_nothing() -> None:
-    assert start_ahead("duckdb:///:memory:", dbt_build_command()) is None
+    assert start_ahead("duckdb:///:memory:", dbt_build_command(), started_by="a test") is None
+
+
+def test_starting_again_for_the_same_database_keeps_the_process_waiting_for_its_build(
+    database_url: str,
+) -> None:
+    first = start_ahead(database_url, dbt_build_command(), started_by="partner-center sync")
+
+    again = start_ahead(database_url, dbt_build_command(), started_by="the fetch")
+
+    assert again is first is not None
+    assert first.process.poll() is None
+    assert dbt_warm.take(dbt_target_env(database_url)[1]) is first
 
 
 def test_a_warm_process_for_another_database_is_stopped_not_used(database_url: str, tmp_path: Path) -> None:
-    warm = start_ahead(database_url, dbt_build_command())
+    warm = start_ahead(database_url, dbt_build_command(), started_by="a test")
     assert warm is not None
     other = f"duckdb:///{tmp_path / 'other.duckdb'}"
 
@@ -228,9 +240,9 @@ def test_the_warm_process_dies_with_a_killed_sync_process(database_url: str) -> 
         f"""
         import os, sys, time
         from partner_center_assets.dbt_ahead import start_ahead
-        from partner_center_assets.defs.dbt_hunter.project import dbt_build_command
+        from partner_center_assets.dbt_command import dbt_build_command
 
-        warm = start_ahead({database_url!r}, dbt_build_command())
+        warm = start_ahead({database_url!r}, dbt_build_command(), started_by='a test')
         os.write(1, f"{{warm.process.pid}}\\n".encode())
         time.sleep(120)
         """

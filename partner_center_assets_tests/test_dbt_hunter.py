@@ -23,6 +23,7 @@ from dagster_dbt.core import resource as dagster_dbt_resource
 from packaging import version
 
 from partner_center_assets.dbt_ahead import start_ahead
+from partner_center_assets.dbt_command import dbt_build_command
 from partner_center_assets.dbt_target import (
     DUCKDB_PATH_VAR,
     PG_DBNAME_VAR,
@@ -39,7 +40,6 @@ from partner_center_assets.dbt_target import (
     remove_build_target,
 )
 from partner_center_assets.defs.dbt_hunter.assets import DBT_HUNTER_GROUP, dbt_hunter_assets
-from partner_center_assets.defs.dbt_hunter.project import dbt_build_command
 from partner_center_assets.defs.dbt_hunter.resources import dbt_hunter_resource
 from partner_center_assets.hunter_db import schema
 from partner_center_assets.hunter_db.engine import create_hunter_engine
@@ -451,7 +451,7 @@ def built_warm(
         upgrade(engine)
         _seed(engine)
         engine.dispose()
-        warm = start_ahead(url, dbt_build_command())
+        warm = start_ahead(url, dbt_build_command(), started_by="a test")
         assert warm is not None
         yield BuiltWarm(result=_materialize_dbt_hunter(url), engine=engine, warm_pid=warm.process.pid)
         engine.dispose()

@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 
-from partner_center_assets.defs.dbt_hunter.project import DBT_WRAPPER
+from partner_center_assets.dbt_command import DBT_WRAPPER
 from partner_center_assets.defs.dbt_hunter.resources import dbt_hunter_resource
 from partner_center_assets.heap import ARROW_POOL_VARIABLE, frozen_heap, loading_without_collection
 

@@ -106,7 +106,7 @@ def dbt_hunter_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource) ->
         if warm is not None:
             served, parse = warm.close()
             context.log.debug(
-                f"dbt ran in the warm process started by the fetch: {'yes' if served else 'no'}; "
+                f"dbt ran in the warm process started by {warm.started_by}: {'yes' if served else 'no'}; "
                 f"its parse made ahead: {parse or 'none (the build folder had a saved parse)'}"
             )
 

@@ -6,29 +6,12 @@ This module only builds the ``DbtProject``: it is the ``--file`` target of
 
 import os
 import shutil
-import sys
 from pathlib import Path
 
 from dagster_dbt import DbtProject
 
+from partner_center_assets.dbt_command import dbt_executable
 from partner_center_assets.dbt_target import DBT_HUNTER_DIR
-
-DBT_BESIDE_PYTHON = Path(sys.executable).parent / "dbt"
-DBT_WRAPPER = Path(sys.executable).parent / "partner-center-dbt"
-"""The console script of :mod:`partner_center_assets.dbt_command`, where this package is installed."""
-
-
-def dbt_executable() -> str:
-    """The ``dbt`` installed beside this Python, so a non-activated virtualenv still finds it."""
-    if DBT_BESIDE_PYTHON.exists():
-        return str(DBT_BESIDE_PYTHON)
-    return shutil.which("dbt") or "dbt"
-
-
-def dbt_build_command() -> str:
-    """What runs dbt_hunter's builds: ``partner-center-dbt`` (dbt's command, loaded without the
-    collector's passes, see :mod:`partner_center_assets.dbt_command`) beside this Python, else dbt."""
-    return str(DBT_WRAPPER) if DBT_WRAPPER.exists() else dbt_executable()
 
 
 def _dbt_first_on_path() -> None:

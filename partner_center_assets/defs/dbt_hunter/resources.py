@@ -8,12 +8,8 @@ import dagster as dg
 from dagster_dbt import DbtCliResource
 from packaging import version
 
-from partner_center_assets.defs.dbt_hunter.project import (
-    DBT_BESIDE_PYTHON,
-    DBT_WRAPPER,
-    dbt_build_command,
-    dbt_hunter_project,
-)
+from partner_center_assets.dbt_command import DBT_BESIDE_PYTHON, DBT_WRAPPER, dbt_build_command
+from partner_center_assets.defs.dbt_hunter.project import dbt_hunter_project
 
 
 class DbtHunterCli(DbtCliResource):

@@ -10,9 +10,9 @@ from partner_center_assets.client import PartnerCenterClient, StreamStats, Token
 from partner_center_assets.client.auth import REFRESH_TOKEN_IDLE_LIMIT_DAYS
 from partner_center_assets.client.read_ahead import read_ahead
 from partner_center_assets.dbt_ahead import start_ahead
+from partner_center_assets.dbt_command import dbt_build_command
 from partner_center_assets.dbt_target import database_url_from_env
 from partner_center_assets.defs.dbt_hunter.assets import dbt_hunter_assets
-from partner_center_assets.defs.dbt_hunter.project import dbt_build_command
 from partner_center_assets.defs.partner_center import previews
 from partner_center_assets.defs.partner_center.events import FETCHED, SUMMARY, log_event, log_referral_events
 from partner_center_assets.defs.partner_center.resources import HunterDatabase, PartnerCenter, SyncStorage
@@ -58,7 +58,7 @@ def _start_dbt_ahead(context: dg.AssetExecutionContext) -> None:
     steps = context.run.step_keys_to_execute
     planned = steps if steps is not None else [node.name for node in context.job_def.nodes]
     if dbt_hunter_assets.op.name in planned:
-        start_ahead(database_url_from_env(), dbt_build_command())
+        start_ahead(database_url_from_env(), dbt_build_command(), started_by="the fetch")
 
 
 class FetchConfig(dg.Config):
