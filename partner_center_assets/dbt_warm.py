@@ -291,6 +291,7 @@ def start(
     """Start a warm process for builds with ``profile_env`` (parsing ahead into ``parse_into``),
     in place of one this process holds for another environment or that has ended; one still waiting
     for these builds is kept. None when it cannot start."""
+    global _warm
     with _lock:
         current = _warm
     if current is not None and current.waiting_for(profile_env):
@@ -324,7 +325,6 @@ def start(
     finally:
         listener.close()
     warm = WarmDbt(dict(profile_env), process, folder, started_by)
-    global _warm
     with _lock:
         _warm = warm
     return warm
