@@ -11,7 +11,7 @@ import json
 import os
 import re
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -176,16 +176,24 @@ class SyncFiles:
             yield handle
 
     @staticmethod
-    def page_line(stream: str, page_number: int, records: list[Any], content: bytes = b"") -> bytes:
+    def page_line(
+        stream: str,
+        page_number: int,
+        records: Sequence[Any] | Callable[[], Sequence[Any]],
+        content: bytes = b"",
+    ) -> bytes:
         """One line of the raw pages file.
 
         The body is kept byte for byte when it is one line of UTF-8 (``{"stream", "page", "body"}``),
-        which costs nothing; otherwise the parsed records are written (``{"stream", "page",
-        "records"}``), a record too deep to encode kept as a placeholder.
+        which costs nothing; otherwise the parsed records (``records``, or what it returns when
+        called) are written (``{"stream", "page", "records"}``), a record too deep to encode kept as
+        a placeholder.
         """
         header = json.dumps({"stream": stream, "page": page_number})[:-1].encode()
         if _one_line_utf8(content):
             return header + b',"body":' + content.strip() + b"}\n"
+        if callable(records):
+            records = records()
         try:
             text = json.dumps(records)
         except (RecursionError, ValueError):

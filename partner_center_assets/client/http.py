@@ -53,6 +53,7 @@ _RETRIED_CONNECTION_ERRORS = (
 
 Timeout = float | tuple[float, float]
 BodyCheck = Callable[[Any], str | None]
+BodyReader = Callable[[bytes], Any | None]
 
 
 class AccessTokenSource(Protocol):
@@ -236,12 +237,15 @@ class ApiTransport:
         *,
         params: Mapping[str, str] | None = None,
         check_body: BodyCheck | None = None,
+        read_body: BodyReader | None = None,
         counters: CallCounters | None = None,
     ) -> ApiResponse:
         """GET ``url`` (sent verbatim when ``params`` is empty) and return its JSON body.
 
         ``check_body`` returns a description of what is wrong with a parsed body, or None; a wrong
-        body is retried like a 5xx.
+        body is retried like a 5xx. ``read_body`` reads what the caller needs of a body faster than
+        a full parse, or returns None to have it parsed (and checked) in full; what it returns is
+        the response's ``body`` then.
         """
         state = _CallState(counters=counters if counters is not None else CallCounters())
         started = self._clock()
@@ -281,7 +285,7 @@ class ApiTransport:
             reraise=True,
         )
         try:
-            response: ApiResponse = retrying(self._attempt, url, params, check_body, state)
+            response: ApiResponse = retrying(self._attempt, url, params, check_body, read_body, state)
         except _RetryableFailure as failure:
             raise self._exhausted(failure, state.attempts, over_budget=state.over_budget) from None
         return ApiResponse(
@@ -306,6 +310,7 @@ class ApiTransport:
         url: str,
         params: Mapping[str, str] | None,
         check_body: BodyCheck | None,
+        read_body: BodyReader | None,
         state: _CallState,
     ) -> ApiResponse:
         """One attempt: a send, and after a first 401 one forced refresh and a second send."""
@@ -349,7 +354,7 @@ class ApiTransport:
                     request_id=request_id,
                     url=sent_url,
                 )
-            body, problem = self._parse(response, check_body)
+            body, problem = self._parse(response, check_body, read_body)
             if problem is not None:
                 raise _RetryableFailure(
                     "malformed",
@@ -424,10 +429,14 @@ class ApiTransport:
         return dict(settings)
 
     @staticmethod
-    def _parse(response: requests.Response, check_body: BodyCheck | None) -> tuple[Any, str | None]:
+    def _parse(
+        response: requests.Response, check_body: BodyCheck | None, read_body: BodyReader | None
+    ) -> tuple[Any, str | None]:
         content = response.content
         if not content:
             return None, "empty body"
+        if read_body is not None and (read := read_body(content)) is not None:
+            return read, None
         try:
             body = tolerant_json.loads(content)
         except ValueError:

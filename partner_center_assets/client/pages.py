@@ -19,26 +19,25 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urljoin, urlsplit, urlunsplit
 
-from partner_center_assets.ingest.timestamps import parse_timestamp
+from partner_center_assets import tolerant_json
 from partner_center_assets.settings import Settings
 
 from .auth import TokenProvider
 from .errors import PartnerCenterNextLinkError
 from .http import AccessTokenSource, ApiTransport, CallCounters, Timeout
+from .page_outline import NEXT_LINK, PageOutline, outline
 
-NEXT_LINK = "@odata.nextLink"
-COUNT = "@odata.count"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 @dataclass
 class RawPage:
-    """One page as received: the ``value`` array untouched, plus how it was fetched."""
+    """One page as received: the body untouched, plus how it was fetched."""
 
     stream: str
     page_number: int
@@ -46,13 +45,22 @@ class RawPage:
     status_code: int
     request_id: str | None
     client_request_id: str
-    records: list[Any]
+    record_count: int
     odata_count: int | None
     next_link: str | None
     attempts: int
     elapsed_s: float
     content: bytes = b""
     """The response body as received (``records`` is its ``value`` array, parsed)."""
+    parsed_records: list[Any] | None = field(default=None, repr=False)
+
+    @property
+    def records(self) -> list[Any]:
+        """The ``value`` array; parsed from ``content`` on first use when the page was only outlined
+        (:mod:`partner_center_assets.client.page_outline`)."""
+        if self.parsed_records is None:
+            self.parsed_records = list(tolerant_json.loads(self.content)["value"])
+        return self.parsed_records
 
 
 @dataclass
@@ -134,17 +142,6 @@ def link_key(url: str) -> tuple[Any, ...]:
         unquote(parts.path),
         tuple(sorted(parse_qsl(parts.query, keep_blank_values=True))),
     )
-
-
-def newest_updated(records: list[Any]) -> datetime | None:
-    """The newest parseable ``updatedDateTime`` among the records, None when none parses."""
-    stamps = [
-        stamp
-        for record in records
-        if isinstance(record, Mapping)
-        and (stamp := parse_timestamp(record.get("updatedDateTime"))) is not None
-    ]
-    return max(stamps) if stamps else None
 
 
 class PartnerCenterClient:
@@ -251,7 +248,7 @@ class PartnerCenterClient:
             counters = CallCounters()
             try:
                 response = self._transport.get_json(
-                    url, params=params, check_body=check_page_body, counters=counters
+                    url, params=params, check_body=check_page_body, read_body=outline, counters=counters
                 )
             finally:
                 stats.requests += counters.requests
@@ -259,9 +256,8 @@ class PartnerCenterClient:
                 stats.throttled_seconds += counters.waited_s
             followed.add(link_key(response.url))
             body = response.body
-            records = list(body["value"])
-            count = body.get(COUNT)
-            next_link = body.get(NEXT_LINK) or None
+            parsed = None if isinstance(body, PageOutline) else list(body["value"])
+            shape = body if isinstance(body, PageOutline) else PageOutline.of(body)
             page = RawPage(
                 stream=stream,
                 page_number=page_number,
@@ -269,25 +265,27 @@ class PartnerCenterClient:
                 status_code=response.status_code,
                 request_id=response.request_id,
                 client_request_id=response.client_request_id,
-                records=records,
-                odata_count=count if isinstance(count, int) and not isinstance(count, bool) else None,
-                next_link=next_link,
+                record_count=shape.record_count,
+                odata_count=shape.odata_count,
+                next_link=shape.next_link,
                 attempts=response.attempts,
                 elapsed_s=response.elapsed_s,
                 content=response.content,
+                parsed_records=parsed,
             )
             stats.pages += 1
-            stats.records += len(records)
+            stats.records += shape.record_count
             yield page
 
-            newest = newest_updated(records)
+            newest = shape.newest_updated
+            next_link = shape.next_link
             if next_link is None:
                 self._stop(stats, page, "no_next_link")
                 return
             if cutoff is not None and newest is not None and newest < cutoff:
                 self._stop(stats, page, "watermark")
                 return
-            if not records:
+            if not shape.record_count:
                 self._stop(stats, page, "empty_page", warn=True)
                 return
             if page_number >= max_pages:

@@ -156,16 +156,20 @@ def raw_referral_pages(
                     ),
                     name=f"partner-center-{stream}-pages",
                 ):
-                    out.write(files.page_line(stream, page.page_number, page.records, page.content))
-                    stream_records += len(page.records)
-                    fetched_records += len(page.records)
+                    out.write(
+                        files.page_line(
+                            stream, page.page_number, lambda page=page: page.records, page.content
+                        )
+                    )
+                    stream_records += page.record_count
+                    fetched_records += page.record_count
                     fetched_pages += 1
                     log_event(
                         context.log,
                         FETCHED,
                         stream=stream,
                         page=page.page_number,
-                        records=len(page.records),
+                        records=page.record_count,
                         status_code=page.status_code,
                         request_id=page.request_id,
                         client_request_id=page.client_request_id,
