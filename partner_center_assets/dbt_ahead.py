@@ -6,12 +6,11 @@ on before it parses the whole project too: dbt keeps its saved parse (``partial_
 per profile, and the profile names the database. That parse took 2.3 of the 6.5 s dbt reported for
 one such build at 100,000 referrals.
 
-When a run is going to build the models, ``partner-center sync`` or else the run's fetch step
-starts a warm dbt process
-(:mod:`partner_center_assets.dbt_warm`), which loads dbt while the sync pages through the API
-(mostly waiting on the network and on one CPU), parses the project into a scratch folder when the
-database's build folder (:func:`~partner_center_assets.dbt_target.build_target_path`) has no saved
-parse, moves that parse into it, and then runs the build's dbt command when the dbt step comes.
+When a run is going to build the models, ``partner-center sync`` (before it loads Dagster) or else
+the run's fetch step starts a warm dbt process (:mod:`partner_center_assets.dbt_warm`). At the
+lowest CPU priority, it loads dbt, parses the project into a scratch folder when the database's
+build folder (:func:`~partner_center_assets.dbt_target.build_target_path`) has no saved parse and
+moves that parse into it; then it runs the build's dbt command when the dbt step comes.
 Nothing here fails the sync: a warm process that cannot start, parse or serve leaves the build to
 start dbt and parse as before.
 """

@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -90,6 +91,7 @@ def serve(
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
+    time.tzset()  # a TZ of the build's own, as its process would have read it at start
     sys.argv = list(request["argv"])
     connection.sendall(_STARTED)
     finished = threading.Event()
