@@ -1,9 +1,10 @@
 """The floor of the fetch: the product's own client paging through the discovery stream, nothing else.
 
 No file is written, no record normalized and nothing logged to Dagster: the time is the API (the
-emulator) answering, TLS, and parsing each page. Whatever the pipeline does, a full sync cannot
-take less than this plus its dbt build. Run as a child process by ``bench.run`` with the product's
-environment (the emulator's variables); it prints one JSON object as its last line.
+emulator) answering, TLS, and reading each page as the fetch reads it (its outline). Whatever the
+pipeline does, a full sync cannot take less than this plus its dbt build. Run as a child process by
+``bench.run`` with the product's environment (the emulator's variables); it prints one JSON object
+as its last line.
 
     .venv/bin/python -m bench.paging_floor
 """
