@@ -50,7 +50,10 @@ def start_ahead(database_url: str, dbt_command: str, *, started_by: str) -> dbt_
     except (ValueError, sa.exc.ArgumentError):
         return None  # the build says why
     build_dir = build_target_path(target, profile_env)
-    parse_into = None if (build_dir / PARSE_FILE).exists() else build_dir
+    try:
+        parse_into = None if (build_dir / PARSE_FILE).exists() else build_dir
+    except OSError:
+        return None  # a folder it cannot look into: the build reports what is wrong with it
     return dbt_warm.start(dbt_command, profile_env, parse_into=parse_into, started_by=started_by)
 
 

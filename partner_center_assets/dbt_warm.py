@@ -299,9 +299,13 @@ def start(
     if current is not None and current.waiting_for(profile_env):
         return current
     discard()
-    folder = Path(tempfile.mkdtemp(prefix="dbt-hunter-warm-"))
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
+        folder = Path(tempfile.mkdtemp(prefix="dbt-hunter-warm-"))
+    except OSError:
+        return None
+    listener: socket.socket | None = None
+    try:
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(str(folder / SOCKET_NAME))
         listener.listen(1)
         env = {
@@ -325,7 +329,8 @@ def start(
         shutil.rmtree(folder, ignore_errors=True)
         return None
     finally:
-        listener.close()
+        if listener is not None:
+            listener.close()
     warm = WarmDbt(dict(profile_env), process, folder, started_by)
     with _lock:
         _warm = warm

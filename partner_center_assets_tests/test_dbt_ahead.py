@@ -257,3 +257,14 @@ def test_the_warm_process_dies_with_a_killed_sync_process(database_url: str) -> 
         assert still_running_after([dbt_pid]) == []
     finally:
         sync.kill()
+
+
+def test_no_scratch_folder_starts_nothing_and_fails_nothing(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_space(*args: object, **kwargs: object) -> str:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(dbt_warm.tempfile, "mkdtemp", no_space)
+
+    assert start_ahead(database_url, dbt_build_command(), started_by="a test") is None
