@@ -14,12 +14,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from partner_center_assets import dbt_warm
 from partner_center_assets.heap import loading_without_collection
 from partner_center_assets.parent_death import die_with_parent
-
-PARENT_VARIABLE = "PARTNER_CENTER_DBT_PARENT"
-"""When set (to the starting process's pid), this dbt dies with that process: a warm dbt process
-(:mod:`partner_center_assets.dbt_ahead`) is of no use once the sync is gone."""
 
 DBT_BESIDE_PYTHON = Path(sys.executable).parent / "dbt"
 DBT_WRAPPER = Path(sys.executable).parent / "partner-center-dbt"
@@ -40,9 +37,7 @@ def dbt_build_command() -> str:
 
 
 def main() -> None:
-    from partner_center_assets import dbt_warm
-
-    parent = os.environ.get(PARENT_VARIABLE, "")
+    parent = os.environ.get(dbt_warm.PARENT_VARIABLE, "")
     if parent.isdigit():
         die_with_parent(int(parent))
     sys.argv[0] = sys.argv[0].removesuffix(".exe")
@@ -59,8 +54,6 @@ def main() -> None:
 
 def _warm_up(listener: socket.socket, parse_into: str) -> Callable[[], object]:
     """Load dbt in a warm process, and parse the project ahead when asked to."""
-    from partner_center_assets import dbt_warm
-
     cli = _load_cli()
     if parse_into:
         from partner_center_assets.dbt_ahead import parse_into as parse

@@ -35,8 +35,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from partner_center_assets.dbt_command import PARENT_VARIABLE
-
+PARENT_VARIABLE = "PARTNER_CENTER_DBT_PARENT"
+"""When set (to the starting process's pid), this dbt dies with that process: a warm dbt process is
+of no use once the sync is gone."""
 SERVE_VARIABLE = "PARTNER_CENTER_DBT_SERVE"
 """Set for a warm process: the socket it listens on."""
 PARSE_VARIABLE = "PARTNER_CENTER_DBT_PARSE_INTO"
