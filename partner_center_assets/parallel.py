@@ -18,6 +18,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
+from partner_center_assets.heap import collection_paused
 from partner_center_assets.parent_death import die_with_parent
 
 Context = TypeVar("Context")
@@ -61,7 +62,9 @@ def ordered_map(
     workers = min(workers, len(tasks))
     if workers <= 1 or not can_fork():
         for task in tasks:
-            yield function(context, task)
+            with collection_paused():
+                result = function(context, task)
+            yield result
         return
     global _inherited
     if _inherited is not None:
@@ -104,7 +107,8 @@ class WorkerDied(RuntimeError):
 def _call(task: Any) -> Any:
     assert _inherited is not None, "a worker runs only tasks of the ordered_map that forked it"
     function, context = _inherited
-    return function(context, task)
+    with collection_paused():
+        return function(context, task)
 
 
 def _die_with_parent(parent: int) -> None:
