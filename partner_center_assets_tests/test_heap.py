@@ -10,7 +10,12 @@ import sys
 
 from partner_center_assets.dbt_command import DBT_WRAPPER
 from partner_center_assets.defs.dbt_hunter.resources import dbt_hunter_resource
-from partner_center_assets.heap import ARROW_POOL_VARIABLE, frozen_heap, loading_without_collection
+from partner_center_assets.heap import (
+    ARROW_POOL_VARIABLE,
+    collection_paused,
+    frozen_heap,
+    loading_without_collection,
+)
 
 
 def arrow_backend(environment: dict[str, str]) -> str:
@@ -52,6 +57,34 @@ def test_the_objects_are_collectable_again_after_a_failed_step() -> None:
     except RuntimeError:
         pass
     assert gc.get_freeze_count() == 0
+
+
+class _Cycle:
+    def __init__(self) -> None:
+        self.itself = self
+
+
+def test_a_paused_block_runs_without_the_collector_and_frees_its_cycles_at_the_end() -> None:
+    import weakref
+
+    with collection_paused():
+        assert not gc.isenabled()
+        cycle = _Cycle()
+        alive = weakref.ref(cycle)
+        del cycle
+        assert alive() is not None
+    assert gc.isenabled()
+    assert alive() is None
+
+
+def test_a_collector_turned_off_before_a_paused_block_stays_off() -> None:
+    gc.disable()
+    try:
+        with collection_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_the_command_line_leaves_its_heap_out_of_the_collections_at_exit() -> None:

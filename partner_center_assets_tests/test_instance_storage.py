@@ -3,6 +3,7 @@
 import logging
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -104,6 +105,30 @@ def test_events_are_read_by_dagsters_own_sqlite_event_log(tmp_path):
     for n in range(20):
         pooled.store_event(_line("run-a", f"line {n}"))
     assert _messages(SqliteEventLogStorage(str(tmp_path)), "run-a") == [f"line {n}" for n in range(20)]
+
+
+def test_a_log_message_is_stored_as_the_row_dagster_stores(tmp_path):
+    entry = EventLogEntry(
+        error_info=None,
+        level=logging.DEBUG,
+        user_message='{"event": "partner_center_referrals_fetched", "page": 1}',
+        run_id="run-a",
+        timestamp=time.time(),
+        step_key="raw_referral_pages",
+        job_name="partner_center_daily_sync",
+    )
+    PooledSqliteEventLogStorage(str(tmp_path / "pooled")).store_event(entry)
+    SqliteEventLogStorage(str(tmp_path / "dagster")).store_event(entry)
+
+    def rows(base: Path) -> list[tuple]:
+        with sqlite3.connect(base / "run-a.db") as conn:
+            return conn.execute(
+                "SELECT run_id, event, dagster_event_type, timestamp, step_key, asset_key, partition "
+                "FROM event_logs"
+            ).fetchall()
+
+    assert rows(tmp_path / "pooled") == rows(tmp_path / "dagster")
+    assert len(rows(tmp_path / "pooled")) == 1
 
 
 def test_events_written_by_another_process_storage_are_read(tmp_path):

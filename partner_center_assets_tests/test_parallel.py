@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import subprocess
@@ -41,6 +42,10 @@ def _record_start(directory: Path, task: int) -> int:
     return task
 
 
+def _collector_on(_: None, task: int) -> bool:
+    return gc.isenabled()
+
+
 def _with_lock(lock: threading.Lock, task: int) -> bool:
     return isinstance(lock, type(threading.Lock())) and task >= 0
 
@@ -62,6 +67,12 @@ def test_one_worker_runs_the_tasks_in_this_process() -> None:
     results = list(ordered_map(_square_with_pid, 0, [1, 2, 3], workers=1))
 
     assert results == [(1, os.getpid()), (4, os.getpid()), (9, os.getpid())]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_tasks_run_without_the_collectors_passes(workers: int) -> None:
+    assert list(ordered_map(_collector_on, None, [1, 2, 3], workers=workers)) == [False] * 3
+    assert gc.isenabled()
 
 
 def test_a_single_task_runs_in_this_process_whatever_the_workers() -> None:
