@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from partner_center_assets.hunter_db import sync_writer
+from partner_center_assets.hunter_db import query_frames, sync_writer
 from partner_center_assets.hunter_db.engine import create_hunter_engine
 from partner_center_assets.hunter_db.lock import SyncLockedError, acquire_sync_lock, models_build_lock
 from partner_center_assets.hunter_db.migrate import upgrade
@@ -113,7 +113,7 @@ def test_first_sync_inserts_referrals_and_counts_them(engine):
 
 
 def test_a_sync_read_back_in_several_query_chunks_is_written_whole(engine, monkeypatch):
-    monkeypatch.setattr(sync_writer, "QUERY_CHUNK_ROWS", 2)
+    monkeypatch.setattr(query_frames, "QUERY_CHUNK_ROWS", 2)
     rows = [row(f"r-{n}", domain=f"d{n % 3}.com", created=T0 + timedelta(minutes=5 - n)) for n in range(5)]
 
     outcome = sync(engine, *rows, row("r-skip", new_skip_reason="no_domain", domain=None))
