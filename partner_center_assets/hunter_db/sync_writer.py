@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -545,17 +546,13 @@ def _link_referrals(conn: Connection, outcome: SyncOutcome, now: datetime) -> No
         )
     outcome.leads_created = len(created)
     domain_leads = {**created, **existing_leads}
-    creator_ids = set(creators[creators.index.isin(created.keys())])
+    creator_ids = creators[_is_in(creators.index, created)]
+    lead_ids = pc.coalesce(_lookup(candidates["domain"], domain_leads), _lookup(candidates["id"], own_leads))
     links = pd.DataFrame(
         {
             "referral_id": candidates["id"],
-            "lead_id": [
-                domain_leads.get(domain, own_leads.get(referral))
-                for referral, domain in zip(candidates["id"], candidates["domain"], strict=True)
-            ],
-            "link_type": [
-                "created" if referral in creator_ids else "linked_existing" for referral in candidates["id"]
-            ],
+            "lead_id": pd.array(lead_ids, dtype=pd.ArrowDtype(pa.int64())).astype("Int64"),
+            "link_type": np.where(_is_in(candidates["id"], creator_ids), "created", "linked_existing"),
         }
     )
     links = links[links["lead_id"].notna()]
@@ -606,10 +603,28 @@ def _lead_creators(
 ) -> pd.Series:
     """Domain → the referral that creates its lead: the first of the domain, in §4.5 order, whose id
     no ``partner_center`` lead carries yet; domains with a lead already get none."""
-    free = candidates[
-        ~candidates["domain"].isin(existing_leads.keys()) & ~candidates["id"].isin(own_leads.keys())
-    ]
+    free = candidates[~_is_in(candidates["domain"], existing_leads) & ~_is_in(candidates["id"], own_leads)]
     return free.groupby("domain", sort=False)["id"].first()
+
+
+def _texts(values: Iterable[str | None]) -> pa.Array:
+    return pa.array(values, type=pa.string(), from_pandas=True)
+
+
+def _is_in(values: Iterable[str | None], keys: Iterable[str]) -> np.ndarray:
+    """Whether each value is one of ``keys``, by Arrow's hash lookup.
+
+    pandas' ``isin`` on its Arrow-backed strings makes an Arrow scalar of every key first: 0.23 s
+    of a 100,000-referral write (measured).
+    """
+    matched = pc.is_in(_texts(values), value_set=_texts(list(keys)))
+    return matched.to_numpy(zero_copy_only=False)
+
+
+def _lookup(values: Iterable[str | None], mapping: Mapping[str, int]) -> pa.Array:
+    """``mapping[value]`` for each value as int64, null where the value is not a key."""
+    positions = pc.index_in(_texts(values), value_set=_texts(list(mapping)))
+    return pc.take(pa.array(list(mapping.values()), type=pa.int64()), positions)
 
 
 def _upsert_companies(conn: Connection, outcome: SyncOutcome, now: datetime) -> dict[str, int]:
