@@ -70,6 +70,11 @@ INTERMEDIATE_COMPRESSION = "lz4"
 The normalized referrals of 100,000 referrals, written and read in full (pyarrow 26): snappy 78 MB,
 0.43 s to write, 0.27 to 0.32 s to read; lz4 69 MB, 0.43 s and 0.17 to 0.18 s."""
 
+DISTINCT_COLUMNS = frozenset({"id", "raw_payload", "payload_hash"})
+"""Columns with a value per referral, written without dictionary encoding: Parquet's writer would
+fill a dictionary with them only to give it up (the normalized file of 100,000 referrals wrote in
+0.44 s instead of 0.51 to 0.54 s without it, the same size)."""
+
 
 def open_parquet(path: Path) -> pq.ParquetFile:
     """A Parquet file to read batch by batch, one row group in memory at a time.
@@ -231,7 +236,12 @@ class SyncFiles:
     def batch_writer(self, path: Path, schema: pa.Schema) -> Iterator[BatchWriter]:
         """Write ``path`` batch by batch; it replaces the previous file only when complete."""
         with self.writing(path) as temporary:
-            writer = pq.ParquetWriter(temporary, schema, compression=INTERMEDIATE_COMPRESSION)
+            writer = pq.ParquetWriter(
+                temporary,
+                schema,
+                compression=INTERMEDIATE_COMPRESSION,
+                use_dictionary=[name for name in schema.names if name not in DISTINCT_COLUMNS],
+            )
             try:
                 yield BatchWriter(writer)
             finally:

@@ -112,3 +112,18 @@ def test_workers_report_the_counts_and_samples_one_process_reports(
     assert many_resolved == one_resolved
     assert many_resolved.counts["duplicate"] == 10
     assert many_resolved.trimmed > 0
+
+
+def test_columns_with_a_value_per_referral_are_stored_without_a_dictionary(
+    pages_dir: Path, tmp_path: Path
+) -> None:
+    files = run_steps(pages_dir, tmp_path / "one", workers=1)[0]
+
+    for path in (files.normalized, files.resolved):
+        row_group = pq.ParquetFile(path).metadata.row_group(0)
+        columns = {
+            row_group.column(i).path_in_schema: row_group.column(i) for i in range(row_group.num_columns)
+        }
+        assert columns["raw_payload"].dictionary_page_offset is None
+        assert columns["id"].dictionary_page_offset is None
+        assert columns["status"].dictionary_page_offset is not None
