@@ -1,5 +1,6 @@
 """Partner Center Referrals Sync: Partner Center referrals into Hunter, as Dagster assets."""
 
-from partner_center_assets.heap import prefer_system_arrow_pool
+from partner_center_assets.heap import prefer_system_arrow_pool, unmap_large_blocks_when_freed
 
 prefer_system_arrow_pool()
+unmap_large_blocks_when_freed()

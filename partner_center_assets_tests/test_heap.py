@@ -8,10 +8,13 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from partner_center_assets.dbt_command import DBT_WRAPPER
 from partner_center_assets.defs.dbt_hunter.resources import dbt_hunter_resource
 from partner_center_assets.heap import (
     ARROW_POOL_VARIABLE,
+    MMAP_THRESHOLD_VARIABLE,
     collection_paused,
     frozen_heap,
     loading_without_collection,
@@ -41,6 +44,36 @@ def test_arrow_buffers_come_from_the_system_allocator() -> None:
 
 def test_an_arrow_pool_chosen_in_the_environment_is_kept() -> None:
     assert arrow_backend({**os.environ, ARROW_POOL_VARIABLE: "mimalloc"}) == "mimalloc"
+
+
+FREED_BLOCKS_PROBE = """
+import partner_center_assets
+
+def resident_mb():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS"):
+            return int(line.split()[1]) // 1024
+
+large = bytearray(b"x") * (16 << 20)
+del large  # glibc alone would now serve blocks up to 16 MB from its heap
+blocks = [bytearray(b"x") * (1 << 20) for _ in range(100)]
+before = resident_mb()
+del blocks[:-1]  # the last block stays alive above the others
+print(before - resident_mb())
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="glibc's allocator")
+def test_large_blocks_go_back_to_the_system_when_freed_even_below_one_still_in_use() -> None:
+    environment = {k: v for k, v in os.environ.items() if k != MMAP_THRESHOLD_VARIABLE}
+    probe = subprocess.run(
+        [sys.executable, "-c", FREED_BLOCKS_PROBE],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert int(probe.stdout) >= 90
 
 
 def test_objects_alive_when_a_step_starts_are_left_out_of_collection_while_it_runs() -> None:
