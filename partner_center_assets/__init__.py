@@ -1,6 +1,5 @@
 """Partner Center Referrals Sync: Partner Center referrals into Hunter, as Dagster assets."""
 
-from partner_center_assets.heap import prefer_system_arrow_pool, unmap_large_blocks_when_freed
+from partner_center_assets.heap import prefer_system_arrow_pool
 
 prefer_system_arrow_pool()
-unmap_large_blocks_when_freed()

@@ -17,7 +17,7 @@ from partner_center_assets.defs.partner_center import previews
 from partner_center_assets.defs.partner_center.events import FETCHED, SUMMARY, log_event, log_referral_events
 from partner_center_assets.defs.partner_center.resources import HunterDatabase, PartnerCenter, SyncStorage
 from partner_center_assets.defs.partner_center.table_metadata import table_metadata
-from partner_center_assets.heap import collection_paused, frozen_heap
+from partner_center_assets.heap import collection_paused, frozen_heap, unmap_large_blocks_when_freed
 from partner_center_assets.hunter_db.schema import HUNTER_TABLES
 from partner_center_assets.hunter_db.sync_writer import (
     SyncRunInfo,
@@ -371,6 +371,7 @@ def hunter_tables(context: dg.AssetExecutionContext, hunter_db: HunterDatabase, 
     clock = time.monotonic()
     engine = hunter_db.engine()
     hunter_db.ensure_schema()
+    unmap_large_blocks_when_freed()
     with frozen_heap(), collection_paused():
         outcome, summary = write_resolved_referrals(engine, sync_storage.files(), context.run.run_id)
     log_referral_events(context.log, outcome.actions, outcome.skips)
