@@ -48,9 +48,8 @@ def _copied_frame(conn: Connection, sql: str, types: Mapping[str, str]) -> pd.Da
         return (
             pa.schema([(name, _arrow_type(kind)) for name, kind in types.items()]).empty_table().to_pandas()
         )
-    buffer.seek(0)
     table = pa_csv.read_csv(
-        buffer,
+        pa.BufferReader(pa.py_buffer(buffer.getbuffer())),
         read_options=pa_csv.ReadOptions(column_names=names),
         parse_options=pa_csv.ParseOptions(newlines_in_values=True),
         convert_options=pa_csv.ConvertOptions(
