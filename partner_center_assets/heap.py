@@ -72,6 +72,19 @@ def frozen_heap() -> Iterator[None]:
 
 
 @contextmanager
+def collector_off() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building many acyclic containers; a collector that
+    was off before stays off."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+@contextmanager
 def collection_paused() -> Iterator[None]:
     """Run a block without the collector's passes, then collect what it left in one young pass.
 
@@ -80,13 +93,11 @@ def collection_paused() -> Iterator[None]:
     of the normalize step's CPU (51.8 against 38.2 µs per referral, measured) and 0.6 s of a
     100,000-referral write. The pass at the end frees whatever cycles the block made.
     """
-    enabled = gc.isenabled()
-    gc.disable()
     try:
-        yield
+        with collector_off():
+            yield
     finally:
-        if enabled:
-            gc.enable()
+        if gc.isenabled():
             gc.collect(0)
 
 

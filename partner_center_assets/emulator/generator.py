@@ -9,18 +9,18 @@ same referrals, so a failing test or a benchmark run can be repeated exactly.
 
 from __future__ import annotations
 
-import gc
 import json
 import random
 import unicodedata
 from bisect import bisect
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+from partner_center_assets.heap import collector_off
 
 DEFAULT_START = datetime(2024, 1, 1, tzinfo=UTC)
 DEFAULT_SPAN_DAYS = 540
@@ -501,27 +501,15 @@ def generate_referrals(
     The cyclic garbage collector is paused meanwhile: the referrals hold no cycles, and rescanning the
     growing list would make a 300,000-referral run several times slower.
     """
-    with paused_gc():
+    with collector_off():
         return list(
             iter_referrals(count, seed, start=start, span_days=span_days, partner_domain=partner_domain)
         )
 
 
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector while building many acyclic containers."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def load_referrals(path: str | Path) -> list[dict[str, Any]]:
     """Referrals from a JSON file holding a list, or an API page (an object with ``value``)."""
-    with paused_gc():
+    with collector_off():
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     if isinstance(data, dict) and isinstance(data.get("value"), list):
         data = data["value"]

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from partner_center_assets import tolerant_json
-from partner_center_assets.emulator.generator import paused_gc
 from partner_center_assets.emulator.odata import (
     FILTER_FIELDS,
     And,
@@ -33,6 +32,7 @@ from partner_center_assets.emulator.odata import (
     parse_filter,
     parse_orderby,
 )
+from partner_center_assets.heap import collector_off
 from partner_center_assets.ingest.timestamps import parse_timestamp
 
 _FIELD_PATHS = tuple(tuple(name.split("/")) for name in FILTER_FIELDS)
@@ -137,7 +137,7 @@ class ReferralStore:
     def _encode(referrals: Iterable[Any]) -> tuple[dict[str, Entry], dict[str, bytes]]:
         entries: dict[str, Entry] = {}
         bodies: dict[str, bytes] = {}
-        with paused_gc():
+        with collector_off():
             for referral in referrals:
                 if isinstance(referral, RawReferral):
                     referral_id = str(referral.fields["id"])
@@ -188,7 +188,7 @@ class ReferralStore:
         """Fresh copies of every referral, in store order."""
         with self._lock:
             bodies = list(self._bodies.values())
-        with paused_gc():
+        with collector_off():
             return [tolerant_json.loads(b'{"value":[' + body + b"]}")["value"][0] for body in bodies]
 
     def query(self, filter_text: str | None, orderby_text: str | None) -> Snapshot:
