@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
 import uuid
@@ -10,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
@@ -693,3 +695,47 @@ def test_a_changed_referral_gets_its_new_payload_and_an_unchanged_one_keeps_its_
     assert stored["a"]["last"] == pd.Timestamp(T0)
     assert stored["b"]["payload"]["status"] == "Closed"
     assert (stored["b"]["first"], stored["b"]["last"]) == (pd.Timestamp(T0), pd.Timestamp(later))
+
+
+def test_first_by_domain_gives_what_pandas_groupby_first_gives_in_order_of_first_appearance():
+    rng = random.Random(5)
+    size = 60_000
+    rows = pa.table(
+        {
+            "domain": [f"d{rng.randrange(20_000)}.com" for _ in range(size)],
+            "name": [None if rng.random() < 0.4 else f"n{i}" for i in range(size)],
+            "id": [f"r{i}" for i in range(size)],
+        }
+    )
+    expected = rows.to_pandas().groupby("domain", sort=False)[["name", "id"]].first()
+
+    first = sync_writer._first_by_domain(rows, {"name": "company", "id": "referral"})
+
+    assert first.column("domain").to_pylist() == list(expected.index)
+    assert first.column("company").to_pylist() == [None if pd.isna(v) else v for v in expected["name"]]
+    assert first.column("referral").to_pylist() == expected["id"].tolist()
+
+
+def test_each_company_takes_the_first_named_referral_of_its_domain_in_a_sync_of_thousands(engine):
+    rng = random.Random(11)
+    rows = [
+        row(
+            f"r{rng.randrange(10**6)}-{i}",
+            domain=f"d{rng.randrange(300)}.com",
+            created=T0 + timedelta(seconds=rng.randrange(50)),
+            customer_name=None if rng.random() < 0.5 else f"Company {i}",
+        )
+        for i in range(3_000)
+    ]
+    ordered = sorted(rows, key=lambda r: (r["created_at"], r["id"]))
+    expected_names: dict[str, str | None] = {}
+    expected_leads: dict[str, str] = {}
+    for r in ordered:
+        expected_leads.setdefault(r["domain"], r["id"])
+        if expected_names.get(r["domain"]) is None:
+            expected_names[r["domain"]] = r["customer_name"]
+
+    sync(engine, *rows)
+
+    assert dict(table(engine, "SELECT domain, name FROM companies")) == expected_names
+    assert dict(table(engine, "SELECT domain, external_id FROM leads")) == expected_leads

@@ -1,4 +1,4 @@
-"""Set-based staging of a pandas frame into a temporary table, per database.
+"""Set-based staging of a pandas frame or an Arrow table into a temporary table, per database.
 
 PostgreSQL gets ``COPY … FROM STDIN`` into a ``TEMP … ON COMMIT DROP`` table, in COPY's binary
 format (:mod:`partner_center_assets.hunter_db.binary_copy`); DuckDB reads the registered frame
@@ -60,20 +60,34 @@ def _csv(data: pa.Table | pa.RecordBatch) -> bytes:
     return buffer.getvalue()
 
 
-def _frame_as_batches(frame: pd.DataFrame, types: Mapping[str, str]) -> list[pa.RecordBatch]:
+Frame = pd.DataFrame | pa.Table
+
+
+def _frame_as_batches(frame: Frame, types: Mapping[str, str]) -> list[pa.RecordBatch]:
     """The frame's ``types`` columns as Arrow arrays of :data:`_ARROW_TYPES`; None, NA, NaN and NaT
     are nulls.
 
     Turning each cell into a Python value for ``write_row`` took longer than the database's work on
     the rows.
     """
-    return pa.table(
-        {c: pa.array(frame[c], from_pandas=True).cast(_ARROW_TYPES[t]) for c, t in types.items()}
-    ).to_batches()
+    return pa.table({c: _column(frame, c).cast(_ARROW_TYPES[t]) for c, t in types.items()}).to_batches()
 
 
-def stage_frame(conn: Connection, name: str, frame: pd.DataFrame, types: dict[str, str]) -> None:
-    """Create temporary table ``name`` with ``types`` (column → int/float/text/timestamp/bool) and fill it."""
+def _column(frame: Frame, name: str) -> pa.Array | pa.ChunkedArray:
+    if isinstance(frame, pa.Table):
+        return frame.column(name)
+    return pa.array(frame[name], from_pandas=True)
+
+
+def _rows(frame: Frame, start: int, count: int) -> Frame:
+    if isinstance(frame, pa.Table):
+        return frame.slice(start, count)
+    return frame.iloc[start : start + count]
+
+
+def stage_frame(conn: Connection, name: str, frame: Frame, types: dict[str, str]) -> None:
+    """Create temporary table ``name`` with ``types`` (column → int/float/text/timestamp/bool) and fill
+    it from ``frame`` (a pandas frame or an Arrow table)."""
     columns = list(types)
     dialect = conn.dialect.name
     if dialect == "postgresql":
@@ -83,7 +97,7 @@ def stage_frame(conn: Connection, name: str, frame: pd.DataFrame, types: dict[st
             batches = (
                 batch
                 for start in range(0, len(frame), FRAME_CHUNK_ROWS)
-                for batch in _frame_as_batches(frame.iloc[start : start + FRAME_CHUNK_ROWS], types)
+                for batch in _frame_as_batches(_rows(frame, start, FRAME_CHUNK_ROWS), types)
             )
             plan = {c: _ARROW_TYPES[t] for c, t in types.items()}
             pg_types = {c: _PG_TYPNAMES[t] for c, t in types.items()}
@@ -93,7 +107,12 @@ def stage_frame(conn: Connection, name: str, frame: pd.DataFrame, types: dict[st
         duck = conn.connection.driver_connection
         duck.complete()  # DuckDB 2 refuses new work while an earlier result is still open
         view = f"{name}_frame"
-        prepared = frame[columns].copy() if len(frame) else pd.DataFrame({c: [] for c in columns})
+        if not len(frame):
+            prepared: Frame = pd.DataFrame({c: [] for c in columns})
+        elif isinstance(frame, pa.Table):
+            prepared = frame.select(columns)
+        else:
+            prepared = frame[columns].copy()
         duck.register(view, prepared)
         try:
             select = ", ".join(f'CAST("{c}" AS {_DUCK_TYPES[t]}) AS "{c}"' for c, t in types.items())
