@@ -1,15 +1,15 @@
-"""Query results as frames: the same values whichever way the rows travel."""
+"""Query results as Arrow tables: the same values whichever way the rows travel."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import pandas as pd
+import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
 from partner_center_assets.hunter_db.engine import create_hunter_engine
-from partner_center_assets.hunter_db.query_frames import query_frame
+from partner_center_assets.hunter_db.query_frames import query_table
 
 TYPES = {"n": "int", "label": "text", "flag": "bool", "stamp": "timestamp"}
 AWKWARD_TEXT = ["", None, 'say "hi", then\nleave', "a,b", "\\N", "naïve ☃", "t"]
@@ -31,9 +31,9 @@ def _insert(engine, rows: list[dict]) -> None:
         conn.execute(sa.text("INSERT INTO frame_rows VALUES (:n, :label, :flag, :stamp)"), rows)
 
 
-def _frame(engine) -> pd.DataFrame:
+def _table(engine) -> pa.Table:
     with engine.connect() as conn:
-        return query_frame(conn, "SELECT n, label, flag, stamp FROM frame_rows ORDER BY n", TYPES)
+        return query_table(conn, "SELECT n, label, flag, stamp FROM frame_rows ORDER BY n", TYPES)
 
 
 def test_text_keeps_nulls_empty_strings_quotes_commas_and_newlines(engine):
@@ -41,9 +41,7 @@ def test_text_keeps_nulls_empty_strings_quotes_commas_and_newlines(engine):
         engine, [{"n": n, "label": text, "flag": None, "stamp": None} for n, text in enumerate(AWKWARD_TEXT)]
     )
 
-    labels = _frame(engine)["label"].tolist()
-
-    assert [None if pd.isna(label) else label for label in labels] == AWKWARD_TEXT
+    assert _table(engine)["label"].to_pylist() == AWKWARD_TEXT
 
 
 def test_integers_booleans_and_timestamps_keep_their_values(engine):
@@ -57,13 +55,11 @@ def test_integers_booleans_and_timestamps_keep_their_values(engine):
         ],
     )
 
-    frame = _frame(engine)
+    table = _table(engine)
 
-    assert frame["n"].tolist() == [-(2**62), 0, 2**62]
-    assert frame["flag"].tolist()[:2] == [True, False]
-    assert pd.isna(frame["flag"].tolist()[2])
-    stamps = [None if pd.isna(at) else pd.Timestamp(at).to_pydatetime() for at in frame["stamp"]]
-    assert stamps == moments
+    assert table["n"].to_pylist() == [-(2**62), 0, 2**62]
+    assert table["flag"].to_pylist() == [True, False, None]
+    assert table["stamp"].to_pylist() == moments
 
 
 def test_timestamps_are_read_whatever_the_sessions_time_zone(postgres_url):
@@ -73,16 +69,23 @@ def test_timestamps_are_read_whatever_the_sessions_time_zone(postgres_url):
         old = datetime(1900, 1, 1, 12, 0, tzinfo=UTC)
         with engine.begin() as conn:
             conn.exec_driver_sql("SET LOCAL TimeZone = 'Europe/Amsterdam'")
-            frame = query_frame(
+            table = query_table(
                 conn, "SELECT CAST('1900-01-01 12:00:00+00' AS TIMESTAMPTZ) AS stamp", {"stamp": "timestamp"}
             )
-        assert pd.Timestamp(frame["stamp"][0]).to_pydatetime() == old
+        assert table["stamp"].to_pylist() == [old]
     finally:
         engine.dispose()
 
 
-def test_a_query_without_rows_gives_an_empty_frame_with_the_columns(engine):
-    frame = _frame(engine)
+def test_a_query_without_rows_gives_an_empty_table_with_the_typed_columns(engine):
+    table = _table(engine)
 
-    assert frame.empty
-    assert list(frame.columns) == list(TYPES)
+    assert table.num_rows == 0
+    assert table.schema == pa.schema(
+        [
+            ("n", pa.int64()),
+            ("label", pa.string()),
+            ("flag", pa.bool_()),
+            ("stamp", pa.timestamp("us", tz="UTC")),
+        ]
+    )

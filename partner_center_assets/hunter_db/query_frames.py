@@ -24,16 +24,10 @@ since PostgreSQL prints an offset in seconds (``+00:19:32``) for old dates in so
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
 
 
-def query_frame(conn: Connection, sql: str, types: Mapping[str, str]) -> pd.DataFrame:
-    """The rows of ``sql``, its columns named and typed by ``types`` (``int``, ``text``, ``bool`` or
-    ``timestamp``, in the query's order); nulls stay nulls and empty strings stay empty."""
-    if conn.dialect.name == "postgresql":
-        return _copied_table(conn, sql, types).to_pandas()
-    return _row_frame(conn, sql, list(types))
-
-
 def query_table(conn: Connection, sql: str, types: Mapping[str, str]) -> pa.Table:
-    """Like :func:`query_frame`, as an Arrow table (columns of :data:`_ARROW_TYPES`)."""
+    """The rows of ``sql``, its columns named and typed by ``types`` (``int``, ``text``, ``bool`` or
+    ``timestamp``, in the query's order, as Arrow's int64, string, bool and UTC timestamps); nulls
+    stay nulls and empty strings stay empty."""
     if conn.dialect.name == "postgresql":
         return _copied_table(conn, sql, types)
     frame = _row_frame(conn, sql, list(types))

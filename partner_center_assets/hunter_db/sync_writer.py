@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from partner_center_assets.hunter_db.lock import acquire_sync_lock, release_sync_lock
-from partner_center_assets.hunter_db.query_frames import query_frame, query_table
+from partner_center_assets.hunter_db.query_frames import query_table
 from partner_center_assets.hunter_db.schema import LEAD_SOURCE, SCAN_SOURCE, table_columns
 from partner_center_assets.hunter_db.staging import (
     copy_parquet,
@@ -282,7 +282,7 @@ def _merge_referrals(conn: Connection, outcome: SyncOutcome, now: datetime, reso
     """
     changed = _distinct("r", "t", (*DERIVED_COLUMNS, "payload_hash"))
     domain_changed = "(t.domain IS NOT NULL AND t.domain IS DISTINCT FROM r.domain)"
-    classified = query_frame(
+    classified = query_table(
         conn,
         f"SELECT t.fetch_seq, t.id, t.new_skip_reason, t.domain, r.id IS NOT NULL AS existed, "
         f"CASE WHEN r.id IS NULL THEN FALSE ELSE ({changed} OR {domain_changed}) END AS changed "
@@ -296,32 +296,29 @@ def _merge_referrals(conn: Connection, outcome: SyncOutcome, now: datetime, reso
             "changed": "bool",
         },
     )
-    existed = classified["existed"].astype(bool)
-    changed_mask = classified["changed"].astype(bool)
-    new_ok = ~existed & classified["new_skip_reason"].isna()
-    new_skipped = ~existed & classified["new_skip_reason"].notna()
-    outcome.inserted = int(new_ok.sum())
-    outcome.updated = int((existed & changed_mask).sum())
-    outcome.unchanged = int((existed & ~changed_mask).sum())
-    for reason, count in classified.loc[new_skipped, "new_skip_reason"].value_counts().items():
-        outcome.skipped[str(reason)] = outcome.skipped.get(str(reason), 0) + int(count)
-    action = pd.Series(ACTION_UNCHANGED, index=classified.index)
-    action[new_ok] = ACTION_INSERTED
-    action[existed & changed_mask] = ACTION_UPDATED
-    outcome.actions = pd.DataFrame(
-        {
-            "id": classified.loc[~new_skipped, "id"],
-            "domain": classified.loc[~new_skipped, "domain"],
-            "action": action[~new_skipped],
-        }
+    existed = classified["existed"]
+    reason = classified["new_skip_reason"]
+    new_ok = pc.and_(pc.invert(existed), pc.is_null(reason))
+    new_skipped = pc.and_(pc.invert(existed), pc.is_valid(reason))
+    updated = pc.and_(existed, classified["changed"])
+    outcome.inserted = _count(new_ok)
+    outcome.updated = _count(updated)
+    outcome.unchanged = _count(existed) - outcome.updated
+    for item in pc.value_counts(reason.filter(new_skipped)).to_pylist():
+        outcome.skipped[str(item["values"])] = outcome.skipped.get(str(item["values"]), 0) + int(
+            item["counts"]
+        )
+    action = pc.if_else(new_ok, ACTION_INSERTED, pc.if_else(updated, ACTION_UPDATED, ACTION_UNCHANGED))
+    outcome.actions = (
+        pa.table({"id": classified["id"], "domain": classified["domain"], "action": action})
+        .filter(pc.invert(new_skipped))
+        .to_pandas()
     )
-    late_skips = classified.loc[new_skipped, ["id", "new_skip_reason"]].rename(
-        columns={"new_skip_reason": "reason"}
-    )
+    late_skips = pa.table({"id": classified["id"], "reason": reason}).filter(new_skipped).to_pandas()
     outcome.skips = pd.concat([outcome.skips, late_skips], ignore_index=True)
-
-    new_seqs = classified.loc[new_ok, "fetch_seq"].to_numpy(dtype=np.int64)
-    changed_seqs = classified.loc[existed & changed_mask, "fetch_seq"].to_numpy(dtype=np.int64)
+    new_seqs = classified["fetch_seq"].filter(new_ok).to_numpy()
+    changed_seqs = classified["fetch_seq"].filter(updated).to_numpy()
+    del classified, existed, reason, new_ok, new_skipped, updated, action
     if conn.dialect.name == "duckdb":
         _insert_new_from_parquet(conn, now, resolved, new_seqs)
         _replace_changed_from_parquet(conn, now, resolved, changed_seqs)
@@ -351,6 +348,10 @@ def _merge_referrals(conn: Connection, outcome: SyncOutcome, now: datetime, reso
             _upsert_statement(conn, "pc_stage t JOIN pc_payloads p ON p.fetch_seq = t.fetch_seq"),
             {"now": now},
         )
+
+
+def _count(flags: pa.ChunkedArray) -> int:
+    return int(pc.sum(flags).as_py() or 0)
 
 
 def _upsert_statement(conn: Connection, source: str) -> sa.TextClause:
