@@ -305,9 +305,8 @@ def _merge_referrals(conn: Connection, outcome: SyncOutcome, now: datetime, reso
     outcome.updated = _count(updated)
     outcome.unchanged = _count(existed) - outcome.updated
     for item in pc.value_counts(reason.filter(new_skipped)).to_pylist():
-        outcome.skipped[str(item["values"])] = outcome.skipped.get(str(item["values"]), 0) + int(
-            item["counts"]
-        )
+        late = str(item["values"])
+        outcome.skipped[late] = outcome.skipped.get(late, 0) + int(item["counts"])
     action = pc.if_else(new_ok, ACTION_INSERTED, pc.if_else(updated, ACTION_UPDATED, ACTION_UNCHANGED))
     outcome.actions = (
         pa.table({"id": classified["id"], "domain": classified["domain"], "action": action})
