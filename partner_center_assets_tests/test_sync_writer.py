@@ -697,7 +697,7 @@ def test_a_changed_referral_gets_its_new_payload_and_an_unchanged_one_keeps_its_
     assert (stored["b"]["first"], stored["b"]["last"]) == (pd.Timestamp(T0), pd.Timestamp(later))
 
 
-def test_first_by_domain_gives_what_pandas_groupby_first_gives_in_order_of_first_appearance():
+def test_domain_firsts_are_what_pandas_groupby_first_gives_in_order_of_first_appearance():
     rng = random.Random(5)
     size = 60_000
     rows = pa.table(
@@ -709,7 +709,7 @@ def test_first_by_domain_gives_what_pandas_groupby_first_gives_in_order_of_first
     )
     expected = rows.to_pandas().groupby("domain", sort=False)[["name", "id"]].first()
 
-    first = sync_writer._first_by_domain(rows, {"name": "company", "id": "referral"})
+    first = sync_writer.DomainCodes.of(rows["domain"]).firsts(rows, {"name": "company", "id": "referral"})
 
     assert first.column("domain").to_pylist() == list(expected.index)
     assert first.column("company").to_pylist() == [None if pd.isna(v) else v for v in expected["name"]]
@@ -738,4 +738,25 @@ def test_each_company_takes_the_first_named_referral_of_its_domain_in_a_sync_of_
     sync(engine, *rows)
 
     assert dict(table(engine, "SELECT domain, name FROM companies")) == expected_names
-    assert dict(table(engine, "SELECT domain, external_id FROM leads")) == expected_leads
+    assert table(engine, "SELECT domain, external_id FROM leads ORDER BY id") == list(expected_leads.items())
+
+
+def test_leads_are_created_in_the_order_of_their_creators_around_domains_that_have_one(engine):
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO leads (id, domain, source, external_id, created_at, updated_at) "
+                "VALUES (1, 'd1.com', 'manual', 'x', :t, :t), (2, 'd3.com', 'partner_center', 'r9', :t, :t)"
+            ),
+            {"t": T0},
+        )
+    rows = [row(f"r{i}", domain=f"d{i % 5}.com", created=T0 + timedelta(seconds=20 - i)) for i in range(10)]
+
+    sync(engine, *rows)
+
+    # In §4.5 order r9 (d4) carries lead 2 already; d3 and d1 have leads; r4 is d4's next referral.
+    assert table(engine, "SELECT domain, external_id FROM leads WHERE id > 2 ORDER BY id") == [
+        ("d2.com", "r7"),
+        ("d0.com", "r5"),
+        ("d4.com", "r4"),
+    ]
