@@ -654,8 +654,8 @@ class DomainCodes:
 class IdsByKey:
     """Text keys and the id of each, as two Arrow arrays (a key at most once).
 
-    The write looks up tens of thousands of domains at once; held as a Python dict, the companies
-    and leads of a 300,000-referral write took tens of megabytes of small objects.
+    The write looks up tens of thousands of domains at once; as Python dicts, these ids were part of
+    the memory the link phase no longer takes (see :func:`_link_referrals`).
     """
 
     keys: pa.Array
