@@ -15,7 +15,7 @@ import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
-from partner_center_assets.hunter_db import query_frames, sync_writer
+from partner_center_assets.hunter_db import sync_writer
 from partner_center_assets.hunter_db.engine import create_hunter_engine
 from partner_center_assets.hunter_db.lock import SyncLockedError, acquire_sync_lock, models_build_lock
 from partner_center_assets.hunter_db.migrate import upgrade
@@ -112,21 +112,6 @@ def test_first_sync_inserts_referrals_and_counts_them(engine):
         ("a", "contoso.com"),
         ("b", "fabrikam.com"),
     ]
-
-
-def test_a_sync_read_back_in_several_query_chunks_is_written_whole(engine, monkeypatch):
-    monkeypatch.setattr(query_frames, "QUERY_CHUNK_ROWS", 2)
-    rows = [row(f"r-{n}", domain=f"d{n % 3}.com", created=T0 + timedelta(minutes=5 - n)) for n in range(5)]
-
-    outcome = sync(engine, *rows, row("r-skip", new_skip_reason="no_domain", domain=None))
-
-    assert (outcome.inserted, outcome.skipped["no_domain"]) == (5, 1)
-    assert table(engine, "SELECT external_id FROM leads ORDER BY external_id") == [
-        ("r-2",),
-        ("r-3",),
-        ("r-4",),
-    ]
-    assert len(table(engine, "SELECT referral_id FROM partner_center_lead_links")) == 5
 
 
 def test_new_referral_with_a_skip_reason_is_not_stored_and_is_counted(engine):

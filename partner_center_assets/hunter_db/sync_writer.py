@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from partner_center_assets.hunter_db.lock import acquire_sync_lock, release_sync_lock
-from partner_center_assets.hunter_db.query_frames import query_table
+from partner_center_assets.hunter_db.query_tables import query_table
 from partner_center_assets.hunter_db.schema import LEAD_SOURCE, SCAN_SOURCE, table_columns
 from partner_center_assets.hunter_db.staging import (
     copy_parquet,

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from partner_center_assets.hunter_db.engine import create_hunter_engine
-from partner_center_assets.hunter_db.query_frames import query_table
+from partner_center_assets.hunter_db.query_tables import query_table
 
 TYPES = {"n": "int", "label": "text", "flag": "bool", "stamp": "timestamp"}
 AWKWARD_TEXT = ["", None, 'say "hi", then\nleave', "a,b", "\\N", "naïve ☃", "t"]
