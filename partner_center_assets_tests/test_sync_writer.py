@@ -701,6 +701,23 @@ def test_domain_firsts_are_what_pandas_groupby_first_gives_in_order_of_first_app
     assert first.column("referral").to_pylist() == expected["id"].tolist()
 
 
+def test_domain_firsts_read_rows_that_arrive_in_several_chunks_as_one_sequence():
+    rows = pa.Table.from_batches(
+        [
+            pa.record_batch({"domain": ["b.com", "a.com"], "name": [None, "A1"]}),
+            pa.record_batch({"domain": ["c.com", "b.com", "a.com"], "name": ["C1", "B2", "A2"]}),
+        ]
+    )
+
+    first = sync_writer.DomainCodes.of(rows["domain"]).firsts(rows, {"name": "company"})
+
+    assert first.to_pylist() == [
+        {"domain": "b.com", "company": "B2"},
+        {"domain": "a.com", "company": "A1"},
+        {"domain": "c.com", "company": "C1"},
+    ]
+
+
 def test_each_company_takes_the_first_named_referral_of_its_domain_in_a_sync_of_thousands(engine):
     rng = random.Random(11)
     rows = [
