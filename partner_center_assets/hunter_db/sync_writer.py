@@ -705,7 +705,7 @@ def _upsert_companies(conn: Connection, outcome: SyncOutcome, now: datetime) -> 
     stage_frame(
         conn,
         "pc_company_ids",
-        pd.DataFrame({"domain": existing.keys.to_pandas(), "id": existing.ids.to_pandas()}),
+        pa.table({"domain": existing.keys, "id": existing.ids}),
         {"domain": "text", "id": "int"},
     )
     matched = "SELECT m.id, d.name, d.country FROM pc_company_ids m JOIN pc_domains d ON d.domain = m.domain"
