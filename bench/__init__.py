@@ -323,7 +323,7 @@ class EmulatorProcess:
         self._session.close()
 
     def __enter__(self) -> EmulatorProcess:
-        return self.start()
+        return self if self.process is not None else self.start()
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()

@@ -7,9 +7,11 @@ re-materialized alone from its upstream's last materialization. Files are replac
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import re
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -141,6 +143,25 @@ class FetchSummary:
     started_at: str | None = None
 
 
+ABANDONED_AFTER_SECONDS = 600.0
+"""How long a temporary file of a writer that is no longer running must sit untouched before it is
+removed. A live writer adds to its file far more often; the wait spares the files of a writer whose
+process this machine cannot see (a folder shared between machines)."""
+
+
+def _running(pid: int) -> bool:
+    """Whether a process with this id runs on this machine (one we may not signal counts too)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except (OverflowError, ValueError):
+        return False
+    return True
+
+
 class SyncFiles:
     """The files of the latest materialization of each intermediate asset."""
 
@@ -165,8 +186,12 @@ class SyncFiles:
 
     @contextmanager
     def writing(self, path: Path) -> Iterator[Path]:
-        """Yield a temporary path that replaces ``path`` only if the block succeeds."""
+        """Yield a temporary path that replaces ``path`` only if the block succeeds.
+
+        Temporary files of ``path`` that killed writers left behind are removed first.
+        """
         self.directory.mkdir(parents=True, exist_ok=True)
+        self.remove_abandoned(path)
         # A name of its own per writer: two syncs started at once must not write into one file.
         temporary = path.with_name(f"{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.partial")
         try:
@@ -174,6 +199,25 @@ class SyncFiles:
             os.replace(temporary, path)
         finally:
             temporary.unlink(missing_ok=True)
+
+    def remove_abandoned(self, path: Path) -> None:
+        """Remove the temporary files of ``path`` whose writer is gone and that sat untouched for
+        :data:`ABANDONED_AFTER_SECONDS`.
+
+        A sync killed while writing (SIGKILL, out of memory, a lost machine) leaves its temporary
+        file, as large as the file it was writing, and nothing else would ever remove it.
+        """
+        cutoff = time.time() - ABANDONED_AFTER_SECONDS
+        prefix = f"{path.name}."
+        for leftover in self.directory.glob(f"{glob.escape(path.name)}.*.partial"):
+            writer = leftover.name[len(prefix) :].split("-", 1)[0]
+            if not writer.isdigit() or _running(int(writer)):
+                continue
+            try:
+                if leftover.stat().st_mtime < cutoff:
+                    leftover.unlink()
+            except OSError:
+                continue
 
     @contextmanager
     def page_writer(self) -> Iterator[BinaryIO]:
