@@ -95,6 +95,8 @@ def serve(
     time.tzset()  # a TZ of the build's own, as its process would have read it at start
     sys.argv = list(request["argv"])
     connection.sendall(_STARTED)
+    # Started with SIGINT ignored (``nohup … &``, some schedulers), the command could not be interrupted.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     finished = threading.Event()
     threading.Thread(target=_pass_on_signals, args=(connection, finished), daemon=True).start()
     try:

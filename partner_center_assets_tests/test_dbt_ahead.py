@@ -138,8 +138,14 @@ CLIENT = (
 )
 
 
-def _server(path: Path, idle_seconds: float = 60.0) -> subprocess.Popen[str]:
-    server = subprocess.Popen([sys.executable, "-c", SERVER, str(path), str(idle_seconds)], text=True)
+def _server(
+    path: Path, idle_seconds: float = 60.0, *, ignoring_sigint: bool = False
+) -> subprocess.Popen[str]:
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVER, str(path), str(idle_seconds)],
+        text=True,
+        preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if ignoring_sigint else None,
+    )
     deadline = time.monotonic() + 30
     while not path.exists() and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -147,9 +153,11 @@ def _server(path: Path, idle_seconds: float = 60.0) -> subprocess.Popen[str]:
 
 
 @contextmanager
-def _command_running(path: Path) -> Iterator[tuple[subprocess.Popen[str], subprocess.Popen[str]]]:
+def _command_running(
+    path: Path, *, ignoring_sigint: bool = False
+) -> Iterator[tuple[subprocess.Popen[str], subprocess.Popen[str]]]:
     """A warm process and a build's process whose command, run by the warm one, has started."""
-    server = _server(path)
+    server = _server(path, ignoring_sigint=ignoring_sigint)
     client = subprocess.Popen([sys.executable, "-c", CLIENT, str(path)], stdout=subprocess.PIPE, text=True)
     try:
         assert client.stdout is not None
@@ -166,6 +174,16 @@ def test_an_interrupt_of_the_builds_process_reaches_the_command_in_the_warm_proc
 
         assert client.stdout is not None and client.stdout.read() == "interrupted\n"
         assert client.wait(timeout=30) == 130
+        assert server.wait(timeout=30) == 130
+
+
+def test_the_command_is_interrupted_even_in_a_warm_process_started_with_sigint_ignored(
+    tmp_path: Path,
+) -> None:
+    with _command_running(tmp_path / "dbt.sock", ignoring_sigint=True) as (server, client):
+        client.send_signal(signal.SIGINT)
+
+        assert client.stdout is not None and client.stdout.read() == "interrupted\n"
         assert server.wait(timeout=30) == 130
 
 
