@@ -149,7 +149,10 @@ def _pass_on_signals(connection: socket.socket, finished: threading.Event) -> No
     main = threading.main_thread().ident
     assert main is not None
     while True:
-        data = connection.recv(1)
+        try:
+            data = connection.recv(1)
+        except OSError:  # reset: the build's process died with data of ours unread
+            data = b""
         if finished.is_set():
             return
         if not data:
@@ -196,22 +199,33 @@ def run_warm(path: str, argv: Sequence[str]) -> int | None:
     with connection:
         env = {name: value for name, value in os.environ.items() if name != WARM_VARIABLE}
         body = json.dumps({"argv": list(argv), "cwd": os.getcwd(), "env": env}).encode()
+        # Forwarders go in before the command can start, and the signals they forward are held
+        # until it has started: one that comes meanwhile reaches the command, or, if no warm
+        # process takes it, this process's own handlers (the caller then runs dbt itself).
+        previous = {number: signal.signal(number, _forwarder(connection)) for number in _FORWARDED_SIGNALS}
+        unheld = signal.pthread_sigmask(signal.SIG_BLOCK, _FORWARDED_SIGNALS)
+        taken = False
         try:
             socket.send_fds(connection, [_LENGTH.pack(len(body))], [0, 1, 2])
             connection.sendall(body)
-            if connection.recv(1) != _STARTED:
+            taken = connection.recv(1) == _STARTED
+            if not taken:
                 return None
-        except OSError:
-            return None
-        previous = {number: signal.signal(number, _forwarder(connection)) for number in _FORWARDED_SIGNALS}
-        try:
+            signal.pthread_sigmask(signal.SIG_SETMASK, unheld)
             reply = _receive_exactly(connection, _LENGTH.size)
         except ConnectionError:
+            if not taken:
+                return None
             print("partner-center-dbt: the dbt process ended without an exit status", file=sys.stderr)
             return 2
+        except OSError:
+            if not taken:
+                return None
+            raise
         finally:
             for number, handler in previous.items():
                 signal.signal(number, handler)
+            signal.pthread_sigmask(signal.SIG_SETMASK, unheld)
     return _LENGTH.unpack(reply)[0]
 
 

@@ -120,8 +120,8 @@ SERVER = textwrap.dedent(
     from partner_center_assets import dbt_warm
 
     def command():
-        print("started", flush=True)
         try:
+            print("started", flush=True)
             time.sleep(60)
         except KeyboardInterrupt:
             print("interrupted", flush=True)
@@ -208,6 +208,37 @@ def test_a_warm_process_leaves_after_waiting_idle(tmp_path: Path) -> None:
 
     assert server.wait(timeout=30) == 0
     assert not path.exists()
+
+
+SILENT_CLIENT = textwrap.dedent(
+    """
+    import json, os, socket, sys, time
+    from partner_center_assets import dbt_warm
+
+    body = json.dumps({"argv": ["x"], "cwd": os.getcwd(), "env": dict(os.environ)}).encode()
+    connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    connection.connect(sys.argv[1])
+    socket.send_fds(connection, [dbt_warm._LENGTH.pack(len(body))], [0, 1, 2])
+    connection.sendall(body)
+    time.sleep(60)  # never reads the warm process's answer
+    """
+)
+
+
+def test_a_build_process_killed_before_reading_the_start_still_stops_the_command(tmp_path: Path) -> None:
+    path = tmp_path / "dbt.sock"
+    server = _server(path)
+    client = subprocess.Popen(
+        [sys.executable, "-c", SILENT_CLIENT, str(path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert client.stdout is not None and client.stdout.readline() == "started\n"
+        client.kill()
+
+        assert server.wait(timeout=30) == 130
+    finally:
+        client.kill()
+        server.kill()
 
 
 def test_only_partner_center_dbt_can_be_warm(database_url: str) -> None:
