@@ -95,8 +95,10 @@ def serve(
     time.tzset()  # a TZ of the build's own, as its process would have read it at start
     sys.argv = list(request["argv"])
     connection.sendall(_STARTED)
-    # Started with SIGINT ignored (``nohup … &``, some schedulers), the command could not be interrupted.
+    # Started with SIGINT ignored (``nohup … &``, some schedulers) or these signals blocked, the command
+    # could not be interrupted.
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _FORWARDED_SIGNALS)
     finished = threading.Event()
     threading.Thread(target=_pass_on_signals, args=(connection, finished), daemon=True).start()
     try:
@@ -211,7 +213,8 @@ def run_warm(path: str, argv: Sequence[str]) -> int | None:
             taken = connection.recv(1) == _STARTED
             if not taken:
                 return None
-            signal.pthread_sigmask(signal.SIG_SETMASK, unheld)
+            # Unblocked whatever mask this process was started with: the command must get them.
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _FORWARDED_SIGNALS)
             reply = _receive_exactly(connection, _LENGTH.size)
         except ConnectionError:
             if not taken:
