@@ -203,7 +203,7 @@ def run_warm(path: str, argv: Sequence[str]) -> int | None:
         body = json.dumps({"argv": list(argv), "cwd": os.getcwd(), "env": env}).encode()
         # Forwarders go in before the command can start, and the signals they forward are held
         # until it has started: one that comes meanwhile reaches the command, or, if no warm
-        # process takes it, this process's own handlers (the caller then runs dbt itself).
+        # process takes it, this process's own handlers, as if it had just come.
         previous = {number: signal.signal(number, _forwarder(connection)) for number in _FORWARDED_SIGNALS}
         unheld = signal.pthread_sigmask(signal.SIG_BLOCK, _FORWARDED_SIGNALS)
         taken = False
