@@ -149,6 +149,22 @@ removed. A live writer adds to its file far more often; the wait spares the file
 process this machine cannot see (a folder shared between machines)."""
 
 
+_TEMPORARY_SUFFIX = ".partial"
+
+
+def _temporary_for(path: Path) -> Path:
+    """A temporary name of its own for this writer of ``path`` (``<name>.<pid>-<random>.partial``):
+    two syncs started at once must not write into one file."""
+    return path.with_name(f"{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}{_TEMPORARY_SUFFIX}")
+
+
+def _writer_of(temporary: Path, path: Path) -> int | None:
+    """The process id in a name :func:`_temporary_for` gave ``path``; ``None`` for any other name."""
+    middle = temporary.name[len(path.name) + 1 : -len(_TEMPORARY_SUFFIX)]
+    writer = middle.split("-", 1)[0]
+    return int(writer) if writer.isdigit() else None
+
+
 def _running(pid: int) -> bool:
     """Whether a process with this id runs on this machine (one we may not signal counts too)."""
     try:
@@ -192,8 +208,7 @@ class SyncFiles:
         """
         self.directory.mkdir(parents=True, exist_ok=True)
         self.remove_abandoned(path)
-        # A name of its own per writer: two syncs started at once must not write into one file.
-        temporary = path.with_name(f"{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.partial")
+        temporary = _temporary_for(path)
         try:
             yield temporary
             os.replace(temporary, path)
@@ -208,10 +223,9 @@ class SyncFiles:
         file, as large as the file it was writing, and nothing else would ever remove it.
         """
         cutoff = time.time() - ABANDONED_AFTER_SECONDS
-        prefix = f"{path.name}."
-        for leftover in self.directory.glob(f"{glob.escape(path.name)}.*.partial"):
-            writer = leftover.name[len(prefix) :].split("-", 1)[0]
-            if not writer.isdigit() or _running(int(writer)):
+        for leftover in self.directory.glob(f"{glob.escape(path.name)}.*{_TEMPORARY_SUFFIX}"):
+            writer = _writer_of(leftover, path)
+            if writer is None or _running(writer):
                 continue
             try:
                 if leftover.stat().st_mtime < cutoff:

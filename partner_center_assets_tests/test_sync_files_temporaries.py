@@ -21,8 +21,9 @@ def _gone_pid() -> int:
     return int(child.stdout)
 
 
-def _leftover(files: SyncFiles, pid: int, *, age: float) -> Path:
-    path = files.raw_pages.with_name(f"{files.raw_pages.name}.{pid}-0badf00d.partial")
+def _leftover(target: Path, pid: int, *, age: float) -> Path:
+    """A temporary file of ``target`` named as writer ``pid`` names it, last touched ``age`` seconds ago."""
+    path = target.with_name(f"{target.name}.{pid}-0badf00d.partial")
     path.write_bytes(b'{"stream": "discovery", "page": 1,"body":{"value":[]}}\n')
     stamp = time.time() - age
     os.utime(path, (stamp, stamp))
@@ -48,7 +49,7 @@ def test_a_file_replaces_the_previous_one_only_when_written_whole(files: SyncFil
 
 
 def test_a_killed_writers_old_temporary_file_is_removed_by_the_next_writer(files: SyncFiles) -> None:
-    left = _leftover(files, _gone_pid(), age=ABANDONED_AFTER_SECONDS + 60)
+    left = _leftover(files.raw_pages, _gone_pid(), age=ABANDONED_AFTER_SECONDS + 60)
 
     with files.writing(files.raw_pages) as temporary:
         temporary.write_text("fresh\n")
@@ -58,7 +59,7 @@ def test_a_killed_writers_old_temporary_file_is_removed_by_the_next_writer(files
 
 
 def test_a_running_writers_temporary_file_is_kept_however_old(files: SyncFiles) -> None:
-    kept = _leftover(files, os.getpid(), age=ABANDONED_AFTER_SECONDS + 60)
+    kept = _leftover(files.raw_pages, os.getpid(), age=ABANDONED_AFTER_SECONDS + 60)
 
     with files.writing(files.raw_pages) as temporary:
         temporary.write_text("fresh\n")
@@ -67,7 +68,7 @@ def test_a_running_writers_temporary_file_is_kept_however_old(files: SyncFiles) 
 
 
 def test_a_recently_touched_temporary_file_is_kept_even_if_its_writer_seems_gone(files: SyncFiles) -> None:
-    kept = _leftover(files, _gone_pid(), age=5)
+    kept = _leftover(files.raw_pages, _gone_pid(), age=5)
 
     with files.writing(files.raw_pages) as temporary:
         temporary.write_text("fresh\n")
@@ -76,10 +77,7 @@ def test_a_recently_touched_temporary_file_is_kept_even_if_its_writer_seems_gone
 
 
 def test_only_the_temporary_files_of_the_file_being_written_are_looked_at(files: SyncFiles) -> None:
-    other = files.normalized.with_name(f"{files.normalized.name}.{_gone_pid()}-0badf00d.partial")
-    other.write_bytes(b"x")
-    stamp = time.time() - ABANDONED_AFTER_SECONDS - 60
-    os.utime(other, (stamp, stamp))
+    other = _leftover(files.normalized, _gone_pid(), age=ABANDONED_AFTER_SECONDS + 60)
 
     with files.writing(files.raw_pages) as temporary:
         temporary.write_text("fresh\n")
